@@ -1,0 +1,1 @@
+"""Configuration: one YAML file, validated once at start into a frozen object."""
