@@ -20,7 +20,7 @@ EMAIL_HEADER: Final = "edgeward-email"
 GROUPS_HEADER: Final = "edgeward-groups"
 CACHE_HEADER: Final = "edgeward-cache"
 CLIENT_ID_HEADER: Final = "edgeward-client-id"
-CLIENT_SECRET_HEADER: Final = "edgeward-client-secret"
+CLIENT_SECRET_HEADER: Final = "edgeward-client-secret"  # noqa: S105 - a header name
 
 # Every client-sent header with this prefix is removed before forwarding.
 RESERVED_HEADER_PREFIX: Final = "edgeward-"
