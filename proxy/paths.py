@@ -1,0 +1,113 @@
+"""Canonical request targets: one normalised path and host, or a refusal.
+
+The proxy authorises exactly what it forwards, so the path is normalised once
+here, routes match on that form, and that same form goes upstream. Encodings
+whose meaning differs between servers are refused instead of guessed at
+(RFC 3986 §6.2.2; every refusal here was a route-bypass bug in some proxy).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["BadTarget", "canonical_host", "normalize_path"]
+
+
+class BadTarget(ValueError):
+    """The request target or host is ambiguous or malformed (answered with 400)."""
+
+
+# Raw bytes allowed in a path: RFC 3986 pchar plus "/" and "%", minus ";" which
+# some servers treat as a path-parameter separator (…/admin;x=1/ bypasses).
+_PATH_OK = re.compile(rb"^/[A-Za-z0-9\-._~!$&'()*+,=:@/%]*\Z")
+_PCT = re.compile(rb"%(?P<hex>[0-9A-Fa-f]{2})|%")
+# Encoded bytes refused outright: "." (%2e), "/" (%2f), "\" (%5c), "%" (%25:
+# double encoding), ";" (%3b) and every control character.
+_REFUSED_ENCODED = frozenset([0x2E, 0x2F, 0x5C, 0x25, 0x3B, 0x7F, *range(0x20)])
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+
+
+def _decode_unreserved(raw: bytes) -> bytes:
+    """Decode %XX for unreserved characters, upper-case the rest (RFC 3986 §6.2.2.1-2).
+
+    Without this, ``/%61dmin/`` would skip a rule written for ``/admin/`` while
+    the backend decodes it to the same resource.
+    """
+
+    def repl(m: re.Match[bytes]) -> bytes:
+        hexdigits = m.group("hex")
+        if hexdigits is None:
+            raise BadTarget("malformed percent-encoding in path")
+        value = int(hexdigits, 16)
+        if value in _REFUSED_ENCODED:
+            raise BadTarget("ambiguous percent-encoded character in path")
+        if value in _UNRESERVED:
+            return bytes((value,))
+        return b"%" + hexdigits.upper()
+
+    return _PCT.sub(repl, raw)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """Collapse duplicate slashes and resolve "." / ".." (RFC 3986 §5.2.4)."""
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for seg in segments:
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    trailing = segments[-1] in ("", ".", "..") and bool(out)
+    return "/" + "/".join(out) + ("/" if trailing else "")
+
+
+def normalize_path(raw_path: bytes) -> str:
+    """Return the one canonical form of a raw request path, or raise BadTarget.
+
+    ``raw_path`` excludes the query string: matching never looks at the query.
+    """
+    if not _PATH_OK.match(raw_path):
+        if not raw_path.startswith(b"/"):
+            raise BadTarget("request target must be an absolute path")
+        raise BadTarget("path contains a character that is not allowed")
+    if b"%" in raw_path:
+        raw_path = _decode_unreserved(raw_path)
+    path = raw_path.decode("ascii")
+    if "//" in path or "/." in path:
+        path = _remove_dot_segments(path)
+    return path
+
+
+_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?$|^\[[0-9a-f:.]+\]$")
+_DEFAULT_PORT = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def canonical_host(host: str, scheme: str) -> str:
+    """Lower-case, strip one trailing dot and the scheme's default port.
+
+    ``Host: Admin.Example.com.:443`` on https becomes ``admin.example.com``.
+    """
+    host = host.strip().lower()
+    name, port = host, ""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            raise BadTarget("malformed host")
+        name, rest = host[: end + 1], host[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise BadTarget("malformed host")
+            port = rest[1:]
+    elif ":" in host:
+        name, _, port = host.rpartition(":")
+    if port and (not port.isdigit() or len(port) > 5 or int(port) > 65535):
+        raise BadTarget("malformed port in host")
+    if not name or not _HOST.match(name):
+        raise BadTarget("malformed host")
+    name = name.rstrip(".")
+    if port and port != _DEFAULT_PORT.get(scheme):
+        return f"{name}:{int(port)}"
+    return name
