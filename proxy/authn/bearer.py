@@ -1,0 +1,156 @@
+"""Bearer JWT authentication (RFC 6750, RFC 8725): token in, ``Identity`` out.
+
+Pipeline of ``BearerAuthenticator.authenticate``: size cap -> verified-token
+cache -> parse and header checks -> issuer by exact ``iss`` -> algorithm from
+configuration and key type -> JWKS key by ``kid`` -> signature -> claims.
+Only the ``Authorization`` header is read: tokens in the query string
+(RFC 6750 §2.3) or a form body are ignored by design, since URLs end up in
+logs, caches and Referer headers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
+
+import httpx
+
+from proxy.authn.claims import ClaimRules, validate
+from proxy.authn.errors import (
+    AlgorithmNotAllowed,
+    InvalidRequest,
+    MalformedToken,
+    UnknownIssuer,
+)
+from proxy.authn.jwks import JwksCache, RefreshCallback
+from proxy.authn.jws import MAX_TOKEN_BYTES, CompactJws, parse, verify
+from proxy.authn.keys import ALGORITHMS
+from proxy.authn.token_cache import CachedToken, TokenCache
+from proxy.config.schema import Bearer
+from proxy.identity import Identity
+
+# RFC 6750 §2.1 b64token characters.
+_B64TOKEN: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
+)
+
+
+def extract_bearer(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The bearer token from raw ASGI headers, or None when there is none.
+
+    Exactly one ``Authorization`` header is accepted: two would let a
+    front proxy and this one disagree about who is calling.
+    """
+    values = [v for k, v in headers if k.lower() == b"authorization"]
+    if len(values) > 1:
+        raise InvalidRequest(
+            "more than one Authorization header", code="multiple_authorization_headers"
+        )
+    if not values:
+        return None
+    scheme, _, token = values[0].strip().partition(b" ")
+    if scheme.lower() != b"bearer":  # another scheme is not ours to judge
+        return None
+    token = token.strip(b" ")
+    if not token or not _B64TOKEN.issuperset(token) or len(token) > MAX_TOKEN_BYTES:
+        raise MalformedToken("Authorization header does not carry a bearer token")
+    return token.decode("ascii")
+
+
+class _Issuer:
+    """One configured issuer, with the algorithms it may use and its keys."""
+
+    def __init__(self, config: Bearer, jwks: JwksCache) -> None:
+        unsupported = set(config.algorithms) - ALGORITHMS.keys()
+        if unsupported:
+            raise ValueError(
+                f"bearer {config.issuer}: algorithms {sorted(unsupported)} are not supported "
+                f"(choose from {sorted(ALGORITHMS)})"
+            )
+        self.algorithms = frozenset(config.algorithms)
+        self.jwks = jwks
+        self.rules = ClaimRules(
+            config.issuer, frozenset(config.audiences), config.leeway, config.groups_claim
+        )
+
+
+class BearerAuthenticator:
+    """Verifies JWT bearer tokens from the configured issuers."""
+
+    def __init__(
+        self,
+        issuers: Sequence[Bearer],
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10000,
+        monotonic: Callable[[], float] = time.monotonic,
+        jwks_ttl: float = 300,
+        jwks_min_refetch_interval: float = 10,
+        on_jwks_refresh: RefreshCallback | None = None,
+    ) -> None:
+        self._clock = clock
+        self._cache = TokenCache(cache_size)
+        self._issuers: dict[str, _Issuer] = {}
+        for config in issuers:
+            if config.issuer in self._issuers:
+                raise ValueError(f"bearer issuer {config.issuer!r} is configured twice")
+            jwks = JwksCache(
+                http,
+                issuer=config.issuer,
+                jwks_uri=config.jwks_uri,
+                ttl=jwks_ttl,
+                min_refetch_interval=jwks_min_refetch_interval,
+                clock=monotonic,
+                on_refresh=on_jwks_refresh,
+            )
+            self._issuers[config.issuer] = _Issuer(config, jwks)
+
+    @property
+    def jwks(self) -> Mapping[str, JwksCache]:
+        """Key caches by issuer (for readiness checks and metrics)."""
+        return {iss: issuer.jwks for iss, issuer in self._issuers.items()}
+
+    async def authenticate(self, token: str) -> Identity:
+        """Verify ``token`` and return who it names; raise ``AuthError`` otherwise."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise MalformedToken(f"token longer than {MAX_TOKEN_BYTES} bytes")
+        now = self._clock()
+        cached = self._cache.get(token, now)
+        if cached is not None:
+            return cached.identity
+        jws = parse(token)
+        issuer = self._issuer_of(jws)
+        if jws.alg not in issuer.algorithms:
+            raise AlgorithmNotAllowed(f"algorithm {jws.alg!r} is not allowed for this issuer")
+        verify(jws, await issuer.jwks.get(jws.kid, jws.alg))
+        identity = _identity(jws, issuer.rules, self._clock())
+        self._cache.put(
+            token, CachedToken(identity, identity.expires_at or 0.0, issuer.rules.leeway)
+        )
+        return identity
+
+    def _issuer_of(self, jws: CompactJws) -> _Issuer:
+        # Unverified iss only selects which keys to try; the signature then
+        # proves it, and claims.validate compares it again.
+        iss = jws.payload.get("iss")
+        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            raise UnknownIssuer("token issuer is not configured")
+        return issuer
+
+
+def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
+    checked = validate(jws.payload, rules, now)
+    return Identity(
+        subject=checked.subject,
+        auth="bearer",
+        email=checked.email,
+        groups=checked.groups,
+        name=checked.name,
+        issuer=rules.issuer,
+        expires_at=checked.expires_at,
+        claims=MappingProxyType(jws.payload),
+    )
