@@ -91,6 +91,8 @@ class ClientHeaders:
     forwarded_host: bytes = b""
     client_id: bytes = b""
     client_secret: bytes = b""
+    content_length: bytes = b""
+    transfer_encoding: bytes = b""
 
     @classmethod
     def read(cls, raw: Iterable[Header]) -> ClientHeaders:
@@ -115,6 +117,10 @@ class ClientHeaders:
                 h.forwarded_proto = value
             elif name == b"x-forwarded-host":
                 h.forwarded_host = value
+            elif name == b"content-length":
+                h.content_length = value
+            elif name == b"transfer-encoding":
+                h.transfer_encoding = value
             elif name == b"edgeward-client-id":
                 h.client_id = value
             elif name == b"edgeward-client-secret":

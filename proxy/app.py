@@ -1,0 +1,181 @@
+"""The proxy's ASGI application: the request pipeline, readable top to bottom.
+
+    request -> match route -> authenticate + decide -> sign -> forward -> respond
+
+Each stage is a small function in its own module; errors from any stage are
+``ProxyError`` and are rendered in one place (``_fail``). The proxy's own
+endpoints under ``/.edgeward/`` are answered before routing and never forwarded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from proxy.body import ClientDisconnected, Receive, read_body
+from proxy.context import Request
+from proxy.errors import ProxyError, render
+from proxy.forward import Send, relay, send_upstream
+from proxy.headers import ClientHeaders, Header, client_address, is_trusted, upstream_headers
+from proxy.metrics import observe_request
+from proxy.paths import BadTarget, canonical_host, normalize_path
+from proxy.runtime import RouteTable, RouteTarget, Services
+from proxy.websocket import refuse, relay_websocket
+
+RESERVED_PREFIX = "/.edgeward/"
+
+
+class ProxyApp:
+    def __init__(self, services: Services, table: RouteTable) -> None:
+        self.services = services
+        self.table = table  # swapped whole on reload; read once per request
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        table = self.table
+        req = self.begin(scope)
+        try:
+            self.parse_target(req)
+            if req.path.startswith(RESERVED_PREFIX):
+                raise ProxyError(404, "no_endpoint", "no such proxy endpoint")
+            target = table.match(req)
+            await self.admit(req, target)
+            await self.forward(req, target, receive, send)
+        except ProxyError as error:
+            await self._fail(req, error, send)
+        except ClientDisconnected:
+            req.status = req.status or 499  # the client closed before the answer
+        finally:
+            self.finish(req)
+
+    async def websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        req = self.begin(scope)
+        try:
+            await receive()  # websocket.connect
+            self.parse_target(req)
+            target = self.table.match(req)
+            await self.admit(req, target)
+            headers = self.upstream_headers(req, target)
+            await relay_websocket(req, target, headers, receive, send, self.services.tls)
+        except ProxyError as error:
+            await refuse(req, error, send)
+        finally:
+            self.finish(req)
+
+    def begin(self, scope: dict[str, Any]) -> Request:
+        trusted_proxies = self.services.trusted_proxies
+        headers = ClientHeaders.read(scope["headers"])
+        client = scope.get("client")
+        peer = client[0] if client else None
+        trusted = is_trusted(peer, trusted_proxies)
+        req = Request(
+            scope=scope,
+            request_id=headers.request_id_or_new(),
+            method=scope.get("method", "GET"),  # WebSocket scopes have none
+            scheme="https" if scope["scheme"] in ("https", "wss") else "http",
+            headers=headers,
+            peer=peer,
+            trusted_peer=trusted,
+        )
+        req.client_ip = client_address(peer, headers, trusted_proxies) if trusted else peer
+        return req
+
+    def parse_target(self, req: Request) -> None:
+        scope = req.scope
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        try:
+            req.path = normalize_path(raw_path)
+            req.host = canonical_host(req.headers.host.decode("latin-1"), req.scheme)
+        except BadTarget as exc:
+            raise ProxyError(400, "bad_request_target", str(exc)) from None
+        req.query = scope.get("query_string", b"")
+
+    async def admit(self, req: Request, target: RouteTarget) -> None:
+        if target.public:
+            req.decision, req.reason = "allow", "public_route"
+            return
+        raise ProxyError(
+            401,
+            "authentication_required",
+            "this route requires authentication",
+            headers=[(b"www-authenticate", b'Bearer realm="edgeward"')],
+        )
+
+    async def forward(
+        self, req: Request, target: RouteTarget, receive: Receive, send: Send
+    ) -> None:
+        config = self.services.config
+        body = await read_body(
+            req.headers,
+            receive,
+            limit=target.max_body,
+            timeout=config.limits.body_timeout,
+            buffer_up_to=0,
+        )
+        headers = self.upstream_headers(req, target)
+        response = await send_upstream(
+            self.services.pool, req, target.origin, headers, body, target.timeouts
+        )
+        await relay(req, response, receive, send)
+
+    def upstream_headers(self, req: Request, target: RouteTarget) -> list[Header]:
+        host = req.headers.host if target.preserve_host else target.origin.authority.encode()
+        return upstream_headers(
+            req.scope["headers"],
+            req.headers,
+            host=host,
+            peer=req.peer,
+            scheme=req.scheme,
+            request_id=req.request_id,
+            trusted=req.trusted_peer,
+        )
+
+    async def _fail(self, req: Request, error: ProxyError, send: Send) -> None:
+        req.status = error.status
+        if req.response_started:
+            return  # the status line is out; the connection just ends
+        headers, body = render(error, req.request_id, req.headers.accept)
+        headers.append((b"x-request-id", req.request_id.encode()))
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        req.bytes_sent = len(body)
+
+    def finish(self, req: Request) -> None:
+        elapsed = time.perf_counter() - req.started
+        observe_request(req.method, req.route, req.status, elapsed)
+        if self.services.config.log.access:
+            self.services.log.write(
+                {
+                    "type": "access",
+                    "ts": round(time.time(), 3),
+                    "request_id": req.request_id,
+                    "route": req.route,
+                    "method": req.method,
+                    "path": req.path or req.scope.get("path", ""),
+                    "status": req.status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "upstream_ms": req.upstream_ms,
+                    "bytes": req.bytes_sent,
+                    "client": req.client_ip,
+                    "user": req.identity.subject if req.identity else None,
+                    "auth": req.identity.auth if req.identity else None,
+                    "cache": req.cache,
+                }
+            )
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.services.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

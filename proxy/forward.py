@@ -1,0 +1,126 @@
+"""Forwarding an allowed request upstream and relaying the response, both streamed.
+
+Upstream failures are translated here, in one place, into the proxy's error
+type: refused or reset -> 502, connect or read timeout -> 504. Once the
+response has started the status cannot change, so a failure mid-body ends the
+client connection instead (the client sees a truncated message, never a
+spliced one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from proxy.body import Body, ClientDisconnected, Receive
+from proxy.context import Request
+from proxy.errors import ProxyError
+from proxy.headers import Header, downstream_headers
+from proxy.metrics import count_upstream_error, observe_upstream
+from proxy.upstream import (
+    Origin,
+    Timeouts,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def upstream_failure(route: str, exc: UpstreamError) -> ProxyError:
+    if isinstance(exc, UpstreamTimeout):
+        count_upstream_error(route, "timeout")
+        return ProxyError(504, "upstream_timeout", "the upstream did not answer in time")
+    kind = "connect" if isinstance(exc, UpstreamConnectError) else "protocol"
+    count_upstream_error(route, kind)
+    return ProxyError(502, "upstream_unavailable", "the upstream could not be reached")
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def send_upstream(
+    pool: UpstreamPool,
+    req: Request,
+    origin: Origin,
+    headers: list[Header],
+    body: Body,
+    timeouts: Timeouts,
+) -> UpstreamResponse:
+    stream = body.stream if body.stream is not None else (_single(body.data) if body.data else None)
+    length = body.length if body.stream is None or body.length is not None else None
+    if stream is None and body.data is not None:
+        length = 0  # an explicit empty body keeps its Content-Length: 0
+    sent = time.perf_counter()
+    try:
+        response = await pool.request(
+            origin,
+            req.method,
+            req.target,
+            headers,
+            stream,
+            content_length=length if body.present or length == 0 else None,
+            timeouts=timeouts,
+        )
+    except UpstreamError as exc:
+        raise upstream_failure(req.route, exc) from exc
+    elapsed = time.perf_counter() - sent
+    req.upstream_ms = round(elapsed * 1000, 3)
+    observe_upstream(req.route, elapsed)
+    return response
+
+
+async def relay(req: Request, response: UpstreamResponse, receive: Receive, send: Send) -> None:
+    """Send the upstream response to the client chunk by chunk."""
+    headers = downstream_headers(response.headers, req.request_id)
+    if req.cache:
+        headers.append((b"edgeward-cache", req.cache.encode()))
+    req.status = response.status
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    req.response_started = True
+    watcher: asyncio.Task[None] | None = None
+    gone = asyncio.Event()
+    try:
+        async for chunk in response.body():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            req.bytes_sent += len(chunk)
+            if watcher is None:
+                # A body of more than one chunk may be a long stream (SSE):
+                # watch for the client leaving so the upstream read stops too.
+                watcher = asyncio.create_task(
+                    _watch_disconnect(receive, asyncio.current_task(), gone)
+                )
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if gone.is_set() and task is not None:
+            task.uncancel()  # our own watcher cancelled us: the client left
+            raise ClientDisconnected from None
+        raise
+    except UpstreamError as exc:
+        upstream_failure(req.route, exc)  # counted; the status line is already out
+        raise ClientDisconnected from exc
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        await response.aclose()
+
+
+async def _watch_disconnect(
+    receive: Receive, streaming: asyncio.Task[Any] | None, gone: asyncio.Event
+) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone.set()
+                if streaming is not None:
+                    streaming.cancel()
+                return

@@ -1,0 +1,20 @@
+"""Assembling the apps of one serving process from a validated config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.admin import AdminApp, DrainState
+from proxy.app import ProxyApp
+from proxy.config.schema import Config
+from proxy.runtime import RouteTable, Services
+
+
+def build(config: Config, state: DrainState) -> tuple[Any, Any]:
+    """The server runtime's app factory: (proxy app, admin app) for one process."""
+    from proxy.server.metrics_registry import registry  # after the multiprocess env is set
+
+    services = Services.build(config)
+    proxy_app = ProxyApp(services, RouteTable(config))
+    admin_app = AdminApp(state, registry)
+    return proxy_app, admin_app
