@@ -1,0 +1,80 @@
+"""YAML text to plain data: safe tags only, and a key given twice is an error.
+
+Plain ``yaml.safe_load`` keeps the last of two equal keys, so a second ``allow:``
+under one route would silently replace the first; here every duplicate is reported
+with its path (YAML 1.2 §3.2.1.1 requires mapping keys to be unique).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import yaml
+
+from proxy.config.errors import ConfigError, Problem, format_path
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys, naming every one."""
+
+    def get_single_data(self) -> object:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        duplicates = list(_duplicates(node, (), set()))
+        if duplicates:
+            raise ConfigError(duplicates)
+        return self.construct_document(node)
+
+
+def read_document(text: str, *, source: str) -> object:
+    """Parse ``text``; syntax errors and duplicate keys raise ``ConfigError``."""
+    loader = StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_syntax_problem(exc, source)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(source, f"not valid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{source} line {mark.line + 1}, column {mark.column + 1}" if mark else source
+    what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+    return Problem(where, f"not valid YAML: {what}")
+
+
+def _duplicates(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -> Iterator[Problem]:
+    # Anchors and aliases share one node: visit each once, so a file built from
+    # nested aliases cannot make this walk exponential.
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicates(item, (*loc, index), seen)
+    elif isinstance(node, yaml.MappingNode):
+        yield from _duplicate_keys(node, loc, seen)
+
+
+def _duplicate_keys(
+    node: yaml.MappingNode, loc: tuple[str | int, ...], seen: set[int]
+) -> Iterator[Problem]:
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in lines:
+            yield Problem(
+                format_path((*loc, key)), f"key given twice (lines {lines[key]} and {line})"
+            )
+        else:
+            lines[key] = line
+        yield from _duplicates(value_node, (*loc, key), seen)
