@@ -1,0 +1,126 @@
+"""Loading a configuration file: read, resolve, validate, and report every problem at once.
+
+The stages run in a line: YAML text -> plain data (``document``) -> references filled
+in (``resolve``) -> the frozen ``Config`` (``schema``) -> cross-field errors
+(``validate``) and warnings (``advice``). A later stage still runs when an earlier one
+found problems, so a file with four mistakes yields four lines, not one per attempt.
+
+This is the only module that reads ``os.environ``, and only when no ``env`` is passed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from proxy.config.advice import find_warnings
+from proxy.config.document import read_document
+from proxy.config.draft import Draft, draft_from_raw
+from proxy.config.errors import ConfigError, Problem
+from proxy.config.resolve import resolve
+from proxy.config.schema import Config
+from proxy.config.schema_errors import problems_from
+from proxy.config.validate import find_errors
+
+CONFIG_ENV = "EDGEWARD_CONFIG"
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of loading: a ``Config`` exactly when there are no errors."""
+
+    config: Config | None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def config_or_raise(self) -> Config:
+        if self.config is None:
+            raise ConfigError(self.errors, self.warnings)
+        return self.config
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the file at ``path``; raise ``ConfigError`` listing every problem."""
+    return inspect_config(path, env).config_or_raise()
+
+
+def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Config:
+    """Validate configuration ``text``; ``source`` names it in file-level problems and
+    relative ``*_file`` paths are resolved against ``base_dir``."""
+    return evaluate(text, source=source, env=env, base_dir=base_dir).config_or_raise()
+
+
+def check(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """``(errors, warnings)`` for the file at ``path``; for ``edgeward check``."""
+    report = inspect_config(path, env)
+    return report.errors, report.warnings
+
+
+def config_path(given: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The file named on the command line, else by ``EDGEWARD_CONFIG``, else None."""
+    if given:
+        return given
+    return (os.environ if env is None else env).get(CONFIG_ENV) or None
+
+
+def inspect_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Report:
+    """Load the file at ``path`` into a ``Report`` without raising."""
+    source = os.fspath(path)
+    try:
+        text = _read_text(Path(source))
+    except ConfigError as exc:
+        return Report(None, exc.problems)
+    base_dir = Path(os.path.abspath(source)).parent
+    environ: Mapping[str, str] = os.environ if env is None else env
+    return evaluate(text, source=source, env=environ, base_dir=base_dir)
+
+
+def evaluate(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Report:
+    """Every stage on ``text``; a ``Report`` with all errors and warnings found."""
+    try:
+        data = read_document(text, source=source)
+    except ConfigError as exc:
+        return Report(None, exc.problems)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return Report(None, [Problem(source, "expected a mapping of settings at the top level")])
+    resolved = resolve(data, env=env, base_dir=base_dir)
+    config, draft, schema_problems = _validate(resolved.data)
+    later = [*schema_problems, *find_errors(draft)]
+    errors = [*resolved.problems, *(p for p in later if not _under(p.path, resolved.spoiled))]
+    return Report(None if errors else config, errors, find_warnings(draft))
+
+
+def _validate(data: dict[object, object]) -> tuple[Config | None, Draft, list[Problem]]:
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        return None, draft_from_raw(data), problems_from(exc, data)
+    return config, Draft.of(config), []
+
+
+def _under(path: str, spoiled: frozenset[str]) -> bool:
+    """True when ``path`` is a spoiled path or lies inside one."""
+    return any(path == s or path.startswith((s + ".", s + "[")) for s in spoiled)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([Problem(str(path), f"larger than {MAX_CONFIG_BYTES} bytes")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not UTF-8 text ({exc.reason})")]) from None
