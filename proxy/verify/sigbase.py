@@ -1,0 +1,129 @@
+"""RFC 9421 on the receiving side: parse our signature and rebuild its base.
+
+``parse_signature`` reads the ``edgeward`` members of Signature-Input and
+Signature (RFC 9421 §4.1, §4.2) into a typed ``ParsedSignature``;
+``signature_base`` rebuilds the exact bytes that were signed (§2.5) from the
+request as it ARRIVED, so any change on the way invalidates the signature.
+Only plain component names are accepted (no ``;sf``, ``;key``, ``;bs``): the
+proxy never sends them, and every extra feature is attack surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from http_sfv.dictionary import Dictionary
+from http_sfv.item import InnerList
+
+from proxy import wire
+from proxy.verify.errors import VerificationError
+
+_STRING_PARAMS = ("nonce", "keyid", "alg", "tag")
+_INT_PARAMS = ("created", "expires")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignature:
+    """The ``edgeward`` signature of a request, parameters typed."""
+
+    components: tuple[str, ...]
+    created: int
+    expires: int
+    nonce: str
+    keyid: str
+    alg: str | None
+    tag: str
+    params_value: str  # canonical serialisation, the @signature-params value (§2.3)
+    signature: bytes
+
+
+def combined_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Field values by lowercase name; repeated lines joined with ", " (RFC 9421 §2.1)."""
+    combined: dict[str, str] = {}
+    for name, raw in headers:
+        key = name.lower()
+        value = raw.strip(" \t")
+        combined[key] = f"{combined[key]}, {value}" if key in combined else value
+    return combined
+
+
+def parse_signature(fields: Mapping[str, str]) -> ParsedSignature:
+    """Read the ``edgeward`` member of Signature-Input / Signature."""
+    sig_input = fields.get(wire.SIGNATURE_INPUT_HEADER)
+    signature = fields.get(wire.SIGNATURE_HEADER)
+    if sig_input is None or signature is None:
+        raise VerificationError("missing_signature")
+    inputs = _dictionary(sig_input)
+    values = _dictionary(signature)
+    if wire.SIGNATURE_LABEL not in inputs or wire.SIGNATURE_LABEL not in values:
+        raise VerificationError("missing_signature")
+    member = inputs[wire.SIGNATURE_LABEL]
+    sig_item = values[wire.SIGNATURE_LABEL]
+    if not isinstance(member, InnerList) or not isinstance(sig_item.value, bytes):
+        raise VerificationError("malformed_signature")
+    params = dict(member.params)
+    _check_params(params)
+    alg = params.get("alg")
+    return ParsedSignature(
+        components=_components(member),
+        created=int(params["created"]),
+        expires=int(params["expires"]),
+        nonce=str(params["nonce"]),
+        keyid=str(params["keyid"]),
+        alg=None if alg is None else str(alg),
+        tag=str(params["tag"]),
+        params_value=str(member),
+        signature=sig_item.value,
+    )
+
+
+def signature_base(sig: ParsedSignature, values: Mapping[str, str]) -> bytes:
+    """The signature base (§2.5): one line per component, then @signature-params."""
+    lines = []
+    for name in sig.components:
+        value = values.get(name)
+        if value is None:
+            raise VerificationError("missing_component")
+        if "\n" in value or "\r" in value:
+            raise VerificationError("malformed_signature")
+        lines.append(f'"{name}": {value}')
+    lines.append(f'"@signature-params": {sig.params_value}')
+    try:
+        return "\n".join(lines).encode("ascii")
+    except UnicodeEncodeError as exc:  # §2.5: the base is ASCII
+        raise VerificationError("malformed_signature") from exc
+
+
+def _dictionary(value: str) -> Dictionary:
+    parsed = Dictionary()
+    try:
+        parsed.parse(value.encode("latin-1"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise VerificationError("malformed_signature") from exc
+    return parsed
+
+
+def _components(member: InnerList) -> tuple[str, ...]:
+    names = []
+    for item in member:
+        if not isinstance(item.value, str) or item.params or item.value != item.value.lower():
+            raise VerificationError("malformed_signature")
+        names.append(item.value)
+    if len(set(names)) != len(names):  # §2.5: each component at most once
+        raise VerificationError("malformed_signature")
+    return tuple(names)
+
+
+def _check_params(params: dict[str, object]) -> None:
+    if set(params) - {*_STRING_PARAMS, *_INT_PARAMS}:
+        raise VerificationError("malformed_signature")
+    for name in ("created", "expires", "nonce", "keyid", "tag"):
+        if name not in params:  # all required by the Edgeward contract
+            raise VerificationError("malformed_signature")
+    for name in _INT_PARAMS:
+        if type(params[name]) is not int:
+            raise VerificationError("malformed_signature")
+    for name in _STRING_PARAMS:
+        if name in params and not isinstance(params[name], str):
+            raise VerificationError("malformed_signature")
