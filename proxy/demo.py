@@ -115,7 +115,7 @@ def _banner(proxy: int, admin: int, backend: int, issuer: str) -> str:
         f"            {base}/api/stream     (server-sent events)\n"
         f"            {base}/api/hello      (needs a bearer token)\n"
         f"  admin     http://127.0.0.1:{admin}/metrics  /readyz  /livez\n"
-        f"  backend   http://127.0.0.1:{backend} (direct; verification rejects it once signing is on)\n"
+        f"  backend   http://127.0.0.1:{backend} (direct, unsigned)\n"
         f"  OpenID    {issuer}   test users: {users}\n"
         f"  Ctrl-C stops everything.\n"
     )
