@@ -1,0 +1,390 @@
+"""The demo backend over a real uvicorn server, and the deployment files it ships with."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
+
+from demo_backend.__main__ import _wrap_with_verifier, parse_args
+from demo_backend.app import create_app
+from demo_backend.sockets import close_code
+from demo_backend.stats import OVERFLOW_KEY, RequestCounters
+from proxy.config.schema import Config
+from proxy.identity import Identity
+from tests.support import free_port, run_process, serve_asgi
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+TIMEOUT = httpx.Timeout(5.0)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve_asgi(create_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT) as c:
+        yield c
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://") + "/ws"
+
+
+# --- hello and identity ---------------------------------------------------------------
+
+
+def test_hello_without_identity_is_anonymous(client: httpx.Client) -> None:
+    r = client.get("/api/hello")
+    assert r.status_code == 200
+    assert r.json() == {"message": "hello, anonymous", "caller": None}
+
+
+class _FakeVerify:
+    """Stands where proxy.verify's middleware will: puts an Identity in scope state."""
+
+    def __init__(self, app: Any, identity: Identity) -> None:
+        self.app = app
+        self.identity = identity
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["identity"] = self.identity
+        await self.app(scope, receive, send)
+
+
+def test_hello_and_echo_show_the_identity_from_scope_state() -> None:
+    alice = Identity(subject="u-1", auth="bearer", email="a@example.com", groups=("admins",))
+    with (
+        serve_asgi(_FakeVerify(create_app(), alice)) as url,
+        httpx.Client(base_url=url, timeout=TIMEOUT) as c,
+    ):
+        hello = c.get("/api/hello").json()
+        echoed = c.get("/api/echo").json()
+    assert hello["message"] == "hello, a@example.com"
+    assert hello["caller"]["subject"] == "u-1"
+    assert hello["caller"]["groups"] == ["admins"]
+    assert echoed["caller"]["auth"] == "bearer"
+
+
+# --- echo and upload --------------------------------------------------------------------
+
+
+def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A deterministic body produced piece by piece (sent chunked, never whole)."""
+    for offset in range(0, total, size):
+        n = min(size, total - offset)
+        yield bytes((offset + i) % 251 for i in range(n))
+
+
+def test_echo_reports_method_path_query_headers_and_body(client: httpx.Client) -> None:
+    body = b"".join(chunks(300_000))
+    r = client.request(
+        "PATCH",
+        "/api/echo?b=2&a=1&a=",
+        content=chunks(300_000),
+        headers=[("X-Dup", "one"), ("X-Dup", "two")],
+    )
+    got = r.json()
+    assert r.status_code == 200
+    assert (got["method"], got["path"], got["query"]) == ("PATCH", "/api/echo", "b=2&a=1&a=")
+    assert [v for k, v in got["headers"] if k == "x-dup"] == ["one", "two"]
+    assert ["transfer-encoding", "chunked"] in got["headers"]
+    assert got["body_bytes"] == len(body)
+    assert got["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_echo_keeps_the_raw_path(client: httpx.Client) -> None:
+    got = client.get("/api/echo", params={"q": "a b"}).json()
+    assert got["raw_path"] == "/api/echo"
+    assert got["query"] == "q=a+b"
+
+
+def test_upload_of_several_megabytes_streams_with_correct_digest(client: httpx.Client) -> None:
+    total = 4 * 1024 * 1024 + 17
+    expected = hashlib.sha256()
+    for piece in chunks(total):
+        expected.update(piece)
+    r = client.post("/api/upload", content=chunks(total))
+    assert r.status_code == 200
+    assert r.json() == {"bytes": total, "sha256": expected.hexdigest()}
+
+
+# --- server-sent events -----------------------------------------------------------------
+
+
+def read_events(response: httpx.Response) -> list[tuple[float, dict[str, Any]]]:
+    """Each event's payload with the local time its data line arrived."""
+    events: list[tuple[float, dict[str, Any]]] = []
+    ids: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith("id: "):
+            ids.append(line.removeprefix("id: "))
+        elif line.startswith("data: "):
+            events.append((time.time(), json.loads(line.removeprefix("data: "))))
+    assert ids == [str(e["i"]) for _, e in events]
+    return events
+
+
+def test_stream_events_arrive_one_by_one(client: httpx.Client) -> None:
+    with client.stream("GET", "/api/stream", params={"n": 5, "interval": 0.2}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = read_events(r)
+    assert [e["i"] for _, e in events] == [0, 1, 2, 3, 4]
+    # Unbuffered means each event was in the client's hands before the next was made.
+    for (arrived, _), (_, following) in itertools.pairwise(events):
+        assert arrived < following["t"]
+
+
+def test_stream_defaults_and_bounds(client: httpx.Client) -> None:
+    with client.stream("GET", "/api/stream", params={"interval": 0}) as r:
+        assert len(read_events(r)) == 10
+    r = client.get("/api/stream", params={"n": 10_001})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+# --- WebSocket --------------------------------------------------------------------------
+
+
+def test_websocket_echoes_text_and_binary_with_subprotocol(base_url: str) -> None:
+    with connect(ws_url(base_url), subprotocols=[Subprotocol("echo")], open_timeout=5) as ws:
+        assert ws.subprotocol == "echo"
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "hello"
+        ws.send(b"\x00\xff" * 1000)
+        assert ws.recv(timeout=5) == b"\x00\xff" * 1000
+
+
+def test_websocket_without_offered_subprotocol_selects_none(base_url: str) -> None:
+    with connect(ws_url(base_url), open_timeout=5) as ws:
+        assert ws.subprotocol is None
+        ws.send("close:not-a-code")
+        assert ws.recv(timeout=5) == "close:not-a-code"
+
+
+@pytest.mark.parametrize(("code", "reason"), [(4001, "bye"), (1000, ""), (1011, "")])
+def test_websocket_closes_with_the_requested_code(base_url: str, code: int, reason: str) -> None:
+    with connect(ws_url(base_url), open_timeout=5) as ws:
+        ws.send(f"close:{code}:{reason}" if reason else f"close:{code}")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("close:4001", (4001, "")),
+        ("close:3000:why", (3000, "why")),
+        ("close:1005", None),  # RFC 6455 7.4.1: never sent in a frame
+        ("close:2000", None),
+        ("close:", None),
+        ("hello", None),
+    ],
+)
+def test_close_code_parsing(text: str, expected: tuple[int, str] | None) -> None:
+    assert close_code(text) == expected
+
+
+# --- items, status, slow ----------------------------------------------------------------
+
+
+def test_items_are_deterministic_and_cacheable(client: httpx.Client) -> None:
+    first, second = client.get("/api/items/42"), client.get("/api/items/42")
+    assert first.status_code == 200
+    assert first.content == second.content
+    assert first.json()["id"] == 42
+    assert first.headers["cache-control"] == "public, max-age=30"
+    assert first.headers["etag"] == second.headers["etag"]
+    assert first.headers["etag"] != client.get("/api/items/43").headers["etag"]
+
+
+def test_items_answer_304_to_a_matching_if_none_match(client: httpx.Client) -> None:
+    etag = client.get("/api/items/7").headers["etag"]
+    r = client.get("/api/items/7", headers={"If-None-Match": f'"other", W/{etag}'})
+    assert r.status_code == 304
+    assert r.content == b""
+    assert r.headers["etag"] == etag
+
+
+@pytest.mark.parametrize("item_id", [0, 1001, -1])
+def test_items_outside_the_range_are_404_problems(client: httpx.Client, item_id: int) -> None:
+    r = client.get(f"/api/items/{item_id}")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_status_without_body(client: httpx.Client, code: int) -> None:
+    r = client.get(f"/api/status/{code}")
+    assert (r.status_code, r.content) == (code, b"")
+
+
+def test_status_with_body_and_bounds(client: httpx.Client) -> None:
+    r = client.get("/api/status/500")
+    assert (r.status_code, r.json()) == (500, {"status": 500})
+    assert client.get("/api/status/99").status_code == 422
+
+
+def test_slow_waits_and_is_bounded(client: httpx.Client) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        client.get("/api/slow", params={"delay": 2}, timeout=httpx.Timeout(5.0, read=0.3))
+    assert client.get("/api/slow", params={"delay": 0}).json() == {"slept": 0.0}
+    assert client.get("/api/slow", params={"delay": 31}).status_code == 422
+
+
+def test_unknown_path_is_a_problem_not_a_trace(client: httpx.Client) -> None:
+    r = client.get("/nowhere")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+# --- stats ------------------------------------------------------------------------------
+
+
+def test_stats_count_requests_per_path() -> None:
+    with serve_asgi(create_app()) as url, httpx.Client(base_url=url, timeout=TIMEOUT) as c:
+        c.get("/api/hello")
+        c.get("/api/hello")
+        c.get("/api/items/3")
+        stats = c.get("/admin/stats").json()
+    assert stats["paths"] == {"/api/hello": 2, "/api/items/3": 1, "/admin/stats": 1}
+    assert stats["total"] == 4
+
+
+def test_stats_cap_distinct_paths() -> None:
+    counters = RequestCounters(max_paths=2)
+    for path in ("/a", "/b", "/c", "/a", "/d"):
+        counters.record(path)
+    assert counters.snapshot().paths == {"/a": 2, "/b": 1, OVERFLOW_KEY: 2}
+
+
+# --- command line -----------------------------------------------------------------------
+
+
+def test_module_runs_as_a_process_and_warns_it_is_unverified() -> None:
+    port = free_port()
+    with run_process(["-m", "demo_backend", "--port", str(port)], port) as proc:
+        r = httpx.get(f"http://127.0.0.1:{port}/api/hello", timeout=TIMEOUT)
+        assert r.status_code == 200
+    assert proc.stdout is not None
+    with proc.stdout:  # run_process leaves the pipe open; close it to avoid a ResourceWarning
+        output = proc.stdout.read()
+    assert b"UNVERIFIED" in output
+
+
+def test_jwks_url_needs_issuer_and_audience() -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--port", "1", "--jwks-url", "http://127.0.0.1:1/jwks.json"])
+    assert exited.value.code == 2
+
+
+def test_without_key_flags_the_app_is_left_unwrapped() -> None:
+    app = create_app()
+    before = list(app.user_middleware)
+    assert _wrap_with_verifier(app, parse_args(["--port", "1"])) is app
+    assert app.user_middleware == before
+
+
+# --- deployment files -------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+def substitute(text: str, env: dict[str, str]) -> str:
+    """``${NAME}`` / ``${NAME:-default}`` from ``env`` only (never the test's own environment)."""
+
+    def one(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        assert default is not None, f"${{{name}}} has no default"
+        return default
+
+    return _ENV_REF.sub(one, text)
+
+
+def test_example_config_validates_with_its_defaults() -> None:
+    text = (DEPLOY / "examples" / "edgeward.yaml").read_text()
+    config = Config.model_validate(yaml.safe_load(substitute(text, {})))
+    names = [r.name for r in config.routes]
+    assert names == ["public", "public-items", "stream", "ws", "api", "admin"]
+    assert {r.to for r in config.routes} == {"http://127.0.0.1:9000"}
+    assert (config.listen, config.admin_listen, config.store) == (
+        "127.0.0.1:8080",
+        "127.0.0.1:9090",
+        "memory",
+    )
+
+
+def test_example_config_takes_the_compose_environment() -> None:
+    text = (DEPLOY / "examples" / "edgeward.yaml").read_text()
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    env = compose["services"]["proxy"]["environment"]
+    config = Config.model_validate(yaml.safe_load(substitute(text, env)))
+    assert config.store == "redis://redis:6379/0"
+    assert {r.to for r in config.routes} == {"http://backend:9000"}
+    assert set(compose["services"]) == {"proxy", "backend", "redis", "idp"}
+
+
+def kubernetes_objects() -> dict[str, dict[str, Any]]:
+    docs = [
+        yaml.safe_load(p.read_text())
+        for p in sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+        if p.name != "kustomization.yaml"
+    ]
+    return {d["kind"]: d for d in docs}
+
+
+def test_kubernetes_configmap_holds_a_valid_config() -> None:
+    text = kubernetes_objects()["ConfigMap"]["data"]["edgeward.yaml"]
+    config = Config.model_validate(
+        yaml.safe_load(substitute(text, {"EDGEWARD_STORE": "redis://r"}))
+    )
+    assert config.admin_listen.endswith(":9090")
+    assert config.signing.key_files == ("/run/secrets/edgeward/signing-key.jwk",)
+
+
+def test_kubernetes_deployment_probes_and_hardening() -> None:
+    objects = kubernetes_objects()
+    kustomized = yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text())
+    assert len(kustomized["resources"]) == len(objects)
+    assert set(objects) >= {"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    probes = {k: container[k]["httpGet"] for k in ("livenessProbe", "readinessProbe")}
+    assert probes["livenessProbe"] == {"path": "/livez", "port": "admin"}
+    assert probes["readinessProbe"] == {"path": "/readyz", "port": "admin"}
+    assert {"name": "admin", "containerPort": 9090} in container["ports"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Longer than the proxy's drain delay plus grace, or in-flight streams are killed.
+    assert pod["terminationGracePeriodSeconds"] > 5 + 30
+
+
+def test_dockerfile_entrypoint_and_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["edgeward"]' in text
+    assert 'CMD ["run", "--config", "/etc/edgeward/edgeward.yaml"]' in text
+    assert "http://127.0.0.1:9090/livez" in text
+    assert re.search(r"^USER 10001", text, re.MULTILINE)
+    assert os.path.exists(ROOT / ".dockerignore")
