@@ -1,0 +1,374 @@
+"""One upstream HTTP/1.1 connection: an asyncio.Protocol fed through httptools.
+
+The protocol turns socket events and parser callbacks into a small state that the
+exchange (``exchange``) and the response body (``response``) read: the status and
+headers, a bounded queue of body chunks, ``complete``, and one ``failure``. Every
+wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout.
+
+Why one lazy timer instead of ``asyncio.wait_for`` around each wait: the timer is
+armed once and, when it fires, re-arms itself at ``last byte + read`` if bytes came
+in meanwhile. A busy connection therefore costs one ``loop.time()`` per read, not a
+timer (or a task) per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+from proxy.upstream.errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+
+HIGH_WATER = 64 * 1024  # unread body bytes above which the socket is paused
+LOW_WATER = 16 * 1024  # ... and below which it is resumed
+MAX_HEAD_BYTES = 64 * 1024  # status lines + header blocks of one response, 1xx included
+_TIMER_SLACK = 0.001  # the loop may run a timer up to its clock resolution early
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to abort parsing; ``failure`` says why."""
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {token.strip() for token in value.lower().split(b",")}
+
+
+class Connection(asyncio.Protocol):
+    """Socket + parser + buffers of one upstream connection. Not shared between tasks."""
+
+    headers: list[tuple[bytes, bytes]]
+    failure: UpstreamError | None
+    _conn_tokens: set[bytes]
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_idle_lost: Callable[[Connection], None]):
+        self._loop = loop
+        self._on_idle_lost = on_idle_lost
+        self._parser = HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._chunks: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._wait_since = 0.0
+        self._last_rx = 0.0
+        self._read_timeout = 30.0
+        self._write_paused = False
+        self._read_paused = False
+        self.lost = False
+        self.pooled = False  # sitting in the idle list of its pool
+        self.slot_held = True  # counts against its origin's max_connections
+        self.idle_since = 0.0
+        self.requests = 0
+        self._begin_state(False)
+
+    # -- exchange lifecycle -------------------------------------------------------------
+
+    def begin(self, head_request: bool, read_timeout: float) -> None:
+        """Reset per-exchange state before a request is written."""
+        self.requests += 1
+        self._read_timeout = read_timeout
+        self._begin_state(head_request)
+        self._chunks.clear()
+        if self.lost:
+            self.failure = UpstreamConnectError(
+                "upstream closed the connection", code="upstream_closed", before_response=True
+            )
+
+    def _begin_state(self, head_request: bool) -> None:
+        self._head_request = head_request
+        self._interim = False
+        self._swap_parser = False
+        self._head_bytes = 0
+        self._rx_any = False
+        self._buffered = 0
+        self.headers = []
+        self.status = 0
+        self.http_version = "1.1"
+        self.headers_done = False
+        self.complete = False
+        self.request_sent = False
+        self.keep_alive = False
+        self.failure = None
+        self._until_eof = False
+        self._has_length = self._te_present = self._te_chunked = False
+        self._conn_tokens = set()
+
+    @property
+    def reused(self) -> bool:
+        return self.requests > 1
+
+    @property
+    def reusable(self) -> bool:
+        """A finished exchange that leaves the wire in a known state (RFC 9112 §9.3)."""
+        return (
+            self.complete
+            and self.request_sent
+            and self.keep_alive
+            and self.failure is None
+            and not self.lost
+            and self._transport is not None
+            and not self._transport.is_closing()
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Still open while idle: the server has not closed it and it got no stray bytes."""
+        return not self.lost and self._transport is not None and not self._transport.is_closing()
+
+    def abort(self) -> None:
+        self.pooled = False
+        self._cancel_timer()
+        if self._transport is not None and not self.lost:
+            self._transport.abort()
+
+    # -- writing ------------------------------------------------------------------------
+
+    @property
+    def stop_sending(self) -> bool:
+        """Stop a request body once a final response or an error is in (RFC 9112 §9.5)."""
+        return self.headers_done or self.failure is not None or self.lost
+
+    def write(self, data: bytes) -> None:
+        if not self.stop_sending:
+            assert self._transport is not None
+            self._transport.write(data)
+
+    def write_many(self, parts: tuple[bytes, ...]) -> None:
+        if not self.stop_sending:
+            assert self._transport is not None
+            self._transport.writelines(parts)
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more, a response arrives, or the read timeout."""
+        while self._write_paused and not self.stop_sending:
+            await self.wait()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake()
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def wait(self) -> None:
+        """Wait for any progress; the read-idle timer turns silence into a failure."""
+        fut = self._loop.create_future()
+        self._waiter = fut
+        now = self._loop.time()
+        self._wait_since = now
+        deadline = now + self._read_timeout
+        if self._timer is None or self._timer_at > deadline:
+            self._arm_timer(deadline)
+        try:
+            await fut
+        finally:
+            self._waiter = None
+
+    async def wait_headers(self) -> None:
+        while not self.headers_done:
+            if self.failure is not None:
+                raise self.failure
+            await self.wait()
+
+    def take(self) -> bytes | None:
+        """Next buffered body chunk, or None; resumes the socket below the low water mark."""
+        if not self._chunks:
+            return None
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        if self._read_paused and self._buffered <= LOW_WATER:
+            self._read_paused = False
+            assert self._transport is not None
+            self._transport.resume_reading()
+        return chunk
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._last_rx = self._loop.time()
+        if self.complete or self.requests == 0 or self.pooled or self.failure is not None:
+            # Bytes nobody asked for (we never pipeline): the wire is out of step.
+            self.keep_alive = False
+            self.abort()
+            return
+        self._rx_any = True
+        if not self.headers_done:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except HttpParserUpgrade:
+            self._fail(
+                UpstreamProtocolError("unexpected protocol upgrade", code="upstream_upgrade")
+            )
+        except HttpParserError as exc:
+            self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
+        else:
+            if not self.headers_done and self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(
+                    UpstreamProtocolError(
+                        "response header block too large", code="upstream_headers_too_large"
+                    )
+                )
+        if self._swap_parser:
+            # httptools cannot be told that a response to HEAD has no body
+            # (RFC 9110 §9.3.2), so the old parser, still expecting one, is dropped.
+            self._parser = HttpResponseParser(self)
+            self._swap_parser = False
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost decides what EOF meant
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._cancel_timer()
+        if self.pooled:
+            self._on_idle_lost(self)
+            return
+        if self.complete or self.requests == 0:
+            return
+        if self.headers_done and self._until_eof and exc is None and self.failure is None:
+            # A body with neither length nor chunking ends at EOF (RFC 9112 §6.3 rule 8).
+            self.keep_alive = False
+            self._finish()
+            return
+        if self.failure is None:
+            self.failure = self._lost_error(exc)
+        self._wake()
+
+    def _lost_error(self, exc: Exception | None) -> UpstreamConnectError:
+        if not self._rx_any:
+            return UpstreamConnectError(
+                "upstream closed the connection before responding",
+                code="upstream_closed" if exc is None else "upstream_reset",
+                before_response=True,
+            )
+        where = "body" if self.headers_done else "headers"
+        return UpstreamConnectError(
+            f"upstream connection lost in the response {where}", code="upstream_reset"
+        )
+
+    # -- parser callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self._has_length = self._te_present = self._te_chunked = False
+        self._conn_tokens = set()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self.headers.append((name, value))
+        if name == b"content-length":
+            self._has_length = True
+        elif name == b"transfer-encoding":
+            self._te_present = True
+            self._te_chunked = value.rstrip().lower().endswith(b"chunked")
+        elif name == b"connection":
+            self._conn_tokens |= _tokens(value)
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                self._fail(UpstreamProtocolError("unexpected 101", code="upstream_upgrade"))
+                raise _Stop
+            self._interim = True  # 1xx: skipped; llhttp ends it and parses the next one
+            return
+        self.status = status
+        self.http_version = self._parser.get_http_version()
+        self.keep_alive = self._wants_keep_alive()
+        self.headers_done = True
+        if self._head_request:
+            self._finish()
+            self._swap_parser = True
+        else:
+            # RFC 9112 §6.3: chunked wins; other codings or no length mean "until close".
+            self._until_eof = not self._te_chunked and (self._te_present or not self._has_length)
+            self._wake()
+
+    def _wants_keep_alive(self) -> bool:
+        # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+        tokens = self._conn_tokens
+        if b"close" in tokens:
+            return False
+        return self.http_version == "1.1" or b"keep-alive" in tokens
+
+    def on_body(self, data: bytes) -> None:
+        if self.complete:
+            self.keep_alive = False  # body bytes after a HEAD response
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER and not self._read_paused:
+            # A slow reader must not make us buffer the response (bounded memory).
+            self._read_paused = True
+            assert self._transport is not None
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+        elif not self.complete:
+            self._finish()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def _fail(self, failure: UpstreamError) -> None:
+        if self.failure is None:
+            self.failure = failure
+        self.keep_alive = False
+        if self._transport is not None:
+            self._transport.abort()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _arm_timer(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._waiter is None:
+            return  # nobody waits; the next wait() re-arms
+        deadline = max(self._last_rx, self._wait_since) + self._read_timeout
+        if self._loop.time() + _TIMER_SLACK >= deadline:
+            self._fail(
+                UpstreamTimeout(
+                    f"no bytes from upstream for {self._read_timeout:g}s",
+                    code="upstream_read_timeout",
+                )
+            )
+        else:
+            self._arm_timer(deadline)
