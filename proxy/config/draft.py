@@ -23,11 +23,16 @@ class Draft:
     routes: tuple[tuple[int, Route], ...]  # (index in the file, route) of the valid ones
     broken: frozenset[str] = frozenset()  # top-level keys whose values failed
     declared_routes: int = 0  # routes in the file, valid or not
+    # (index, name) of every route whose name is a string, valid route or not, so a
+    # duplicate name is found even beside a route that has other problems.
+    route_names: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def of(cls, config: Config) -> Draft:
         """The draft of a configuration that validated completely."""
-        return cls(config, tuple(enumerate(config.routes)), declared_routes=len(config.routes))
+        routes = tuple(enumerate(config.routes))
+        names = tuple((i, r.name) for i, r in routes)
+        return cls(config, routes, declared_routes=len(routes), route_names=names)
 
     def usable(self, *sections: str) -> bool:
         """True when every named section validated, so a check may rely on it."""
@@ -51,8 +56,13 @@ def draft_from_raw(raw: Mapping[object, object]) -> Draft:
         broken.add("routes")
         routes = ()
     config = Config.model_construct(**sections, routes=tuple(r for _, r in routes))
-    declared = len(raw_routes) if isinstance(raw_routes, list) else 0
-    return Draft(config, routes, frozenset(broken), declared)
+    items = raw_routes if isinstance(raw_routes, list) else []
+    names = tuple(
+        (i, r["name"])
+        for i, r in enumerate(items)
+        if isinstance(r, dict) and isinstance(r.get("name"), str)
+    )
+    return Draft(config, routes, frozenset(broken), len(items), names)
 
 
 def _routes(raw: object) -> tuple[tuple[int, Route], ...] | None:

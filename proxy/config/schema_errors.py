@@ -25,25 +25,31 @@ _URL = re.compile(r"\s*\(?(For further information visit )?https://errors\.pydan
 _MISSING = "required key is missing"
 _UNKNOWN = "unknown key"
 _ECHO_MAX = 60
+_ABSENT = 1 << 30  # a missing key sorts after the keys present beside it
 
 
 def problems_from(error: ValidationError, data: object) -> list[Problem]:
     """Every error of ``error`` as a problem; ``data`` is the input that was validated."""
     found: dict[str, _Found] = {}
     for detail in error.errors(include_url=False):
-        loc, tagged = _file_loc(detail["loc"], data, detail["type"])
-        entry = found.setdefault(format_path(loc), _Found(echo=_echo(detail.get("input"), loc)))
-        entry.union = entry.union or tagged
-        message = _message(detail, loc)
+        where = _locate(detail["loc"], data, detail["type"])
+        entry = found.setdefault(
+            format_path(where.loc), _Found(where.order, _echo(detail.get("input"), where.loc))
+        )
+        entry.union = entry.union or where.tagged
+        message = _message(detail, where.loc)
         if message not in entry.messages:
             entry.messages.append(message)
-    return [p for path, entry in found.items() for p in entry.problems(path)]
+    # In the order the keys appear in the file, as an operator reads it top to bottom.
+    ordered = sorted(found.items(), key=lambda item: item[1].order)
+    return [p for path, entry in ordered for p in entry.problems(path)]
 
 
 @dataclass
 class _Found:
     """What pydantic said about one path of the file."""
 
+    order: tuple[int, ...]
     echo: str
     messages: list[str] = field(default_factory=list)
     union: bool = False
@@ -57,20 +63,29 @@ class _Found:
         return [Problem(path, m + self.echo if _echoes(m) else m) for m in self.messages]
 
 
-def _file_loc(loc: Sequence[str | int], data: object, kind: str) -> tuple[list[str | int], bool]:
-    """Keep the parts of ``loc`` that are keys or indexes of the input; report
-    whether any were dropped (they were union-member tags)."""
-    out: list[str | int] = []
-    tagged = False
+@dataclass
+class _Where:
+    loc: list[str | int] = field(default_factory=list)  # keys and indexes in the file
+    order: tuple[int, ...] = ()  # position of each of them, for sorting
+    tagged: bool = False  # parts were dropped: they named union members, not keys
+
+
+def _locate(loc: Sequence[str | int], data: object, kind: str) -> _Where:
+    """Keep the parts of ``loc`` that are keys or indexes of the input."""
+    where = _Where()
     node = data
     for i, part in enumerate(loc):
         if _indexes(node, part):
+            position = list(node).index(part) if isinstance(node, Mapping) else int(part)
             node = node[part]  # type: ignore[index]
-        elif not (kind == "missing" and i == len(loc) - 1):
-            tagged = True
+        elif kind == "missing" and i == len(loc) - 1:
+            position = _ABSENT
+        else:
+            where.tagged = True
             continue
-        out.append(part)
-    return out, tagged
+        where.loc.append(part)
+        where.order += (position,)
+    return where
 
 
 def _indexes(node: object, part: str | int) -> bool:

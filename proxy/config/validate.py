@@ -37,14 +37,14 @@ def shared_state_required(config: Config) -> bool:
 
 def unique_route_names(draft: Draft) -> Iterator[Problem]:
     first: dict[str, int] = {}
-    for index, route in draft.routes:
-        if route.name in first:
+    for index, name in draft.route_names:
+        if name in first:
             yield problem(
                 ("routes", index, "name"),
-                f"route name {route.name!r} is already used by routes[{first[route.name]}]",
+                f"route name {name!r} is already used by routes[{first[name]}]",
             )
         else:
-            first[route.name] = index
+            first[name] = index
 
 
 def unique_oidc_names(draft: Draft) -> Iterator[Problem]:
