@@ -29,7 +29,7 @@ def facts(method: str = "GET", ip: str = "203.0.113.7") -> RequestFacts:
     return RequestFacts(method, "app.example.com", "/x", ipaddress.ip_address(ip))
 
 
-def policy(index: int = 3, **rules: Any) -> CompiledPolicy:
+def policy(rules: dict[str, Any], index: int = 3) -> CompiledPolicy:
     route = Route.model_validate({"name": "app", "to": "http://127.0.0.1:9000", **rules})
     return CompiledPolicy.for_route(route, index)
 
@@ -151,12 +151,12 @@ def test_decision_table(
     identity: Identity | None,
     expected: tuple[str, str, str | None],
 ) -> None:
-    decision = decide(policy(**route), request_facts, identity)
+    decision = decide(policy(route), request_facts, identity)
     assert (decision.outcome, decision.reason, decision.rule) == expected
 
 
 def test_rule_paths_use_the_route_index() -> None:
-    decision = decide(policy(index=0, **STAFF), facts(), ALICE)
+    decision = decide(policy(STAFF, index=0), facts(), ALICE)
     assert decision.rule == "routes[0].allow"
 
 
@@ -170,21 +170,21 @@ def test_invalid_rule_is_refused_with_its_path() -> None:
 
 
 def test_allowed_token_only_from_an_allow_decision() -> None:
-    decision = decide(policy(**STAFF), facts(), ALICE)
+    decision = decide(policy(STAFF), facts(), ALICE)
     token = decision.allowed()
     assert isinstance(token, Allowed)
     assert token.decision is decision
 
 
 def test_forbidden_decision_raises_forbidden() -> None:
-    decision = decide(policy(**STAFF), facts(), BOT)
+    decision = decide(policy(STAFF), facts(), BOT)
     with pytest.raises(ForbiddenError) as caught:
         decision.allowed()
     assert caught.value.decision is decision
 
 
 def test_unauthenticated_decision_raises_authentication_required() -> None:
-    decision = decide(policy(**STAFF), facts(), None)
+    decision = decide(policy(STAFF), facts(), None)
     with pytest.raises(AuthenticationRequiredError) as caught:
         decision.allowed()
     assert isinstance(caught.value, NotAllowedError)
@@ -199,6 +199,6 @@ def test_allowed_cannot_be_made_by_hand(outcome: Any) -> None:
 
 
 def test_decisions_are_immutable() -> None:
-    decision = decide(policy(**STAFF), facts(), ALICE)
+    decision = decide(policy(STAFF), facts(), ALICE)
     with pytest.raises(AttributeError):
         decision.outcome = "deny"  # type: ignore[misc]
