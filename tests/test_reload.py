@@ -1,0 +1,205 @@
+"""Hot reload: real files in tmp_path, a real SIGHUP, bounded waits on apply events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from proxy.config.schema import Rule
+from proxy.policy.reload import Reloader, file_stamp
+
+FAST = 0.02  # poll interval for tests that rely on polling
+NEVER = 3600.0  # poll interval for tests where only trigger() may reload
+WAIT = 5.0  # upper bound on any wait for an apply/error event
+
+
+def load_rule(path: Path) -> Rule:
+    """A small loader of our own: YAML, then the real rule model."""
+    return Rule.model_validate(yaml.safe_load(path.read_text()))
+
+
+@dataclass
+class Sink:
+    """Records what the reloader applied and reported; events to await them."""
+
+    applied: list[Rule] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+    on_apply: asyncio.Event = field(default_factory=asyncio.Event)
+    on_fail: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def apply(self, value: Rule) -> None:
+        self.applied.append(value)
+        self.on_apply.set()
+
+    def error(self, exc: Exception) -> None:
+        self.errors.append(exc)
+        self.on_fail.set()
+
+    async def next_apply(self) -> Rule:
+        await asyncio.wait_for(self.on_apply.wait(), WAIT)
+        self.on_apply.clear()
+        return self.applied[-1]
+
+    async def next_error(self) -> Exception:
+        await asyncio.wait_for(self.on_fail.wait(), WAIT)
+        self.on_fail.clear()
+        return self.errors[-1]
+
+
+def write(path: Path, data: Any) -> None:
+    """Replace atomically, as deploy tools do, so a poll never sees a half-written file."""
+    staged = path.with_suffix(".staged")
+    staged.write_text(yaml.safe_dump(data))
+    os.replace(staged, path)
+
+
+def write_in_place(path: Path, data: Any) -> None:
+    """Truncate and rewrite the same inode, as most editors do."""
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yaml"
+    write(path, {"groups": ["staff"]})
+    return path
+
+
+@pytest.fixture
+def sink() -> Sink:
+    return Sink()
+
+
+@contextlib.asynccontextmanager
+async def running(reloader: Reloader[Rule]) -> AsyncIterator[None]:
+    task = asyncio.create_task(reloader.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT)
+
+
+def reloader_for(path: Path, sink: Sink, interval: float) -> Reloader[Rule]:
+    return Reloader(path, load_rule, sink.apply, sink.error, interval=interval)
+
+
+async def test_changed_file_is_applied(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, FAST)
+    async with running(reloader):
+        # A poll may catch the truncated file in between (reported, then retried).
+        write_in_place(config, {"groups": ["staff", "admins"]})
+        rule = await sink.next_apply()
+    assert rule.groups == ("staff", "admins")
+
+
+async def test_broken_file_reports_and_keeps_the_old_value(config: Path, sink: Sink) -> None:
+    current = load_rule(config)
+
+    def apply(value: Rule) -> None:
+        nonlocal current
+        current = value
+        sink.apply(value)
+
+    reloader = Reloader(config, load_rule, apply, sink.error, interval=FAST)
+    async with running(reloader):
+        write(config, {"grups": ["staff"]})  # typo: unknown key
+        error = await sink.next_error()
+        assert "grups" in str(error)
+        assert current.groups == ("staff",)
+        assert sink.applied == []
+        write(config, {"groups": ["fixed"]})
+        assert (await sink.next_apply()).groups == ("fixed",)
+    assert current.groups == ("fixed",)
+
+
+async def test_sighup_forces_a_reload(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER)
+    loop = asyncio.get_running_loop()
+    reloader.install_sighup(loop)
+    try:
+        async with running(reloader):
+            os.kill(os.getpid(), signal.SIGHUP)
+            rule = await sink.next_apply()
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+    assert rule.groups == ("staff",)
+
+
+async def test_trigger_before_run_is_not_lost(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER)
+    reloader.trigger()
+    async with running(reloader):
+        await sink.next_apply()
+    assert len(sink.applied) == 1
+
+
+async def test_atomic_rename_is_detected_even_with_same_size_and_mtime(
+    config: Path, sink: Sink, tmp_path: Path
+) -> None:
+    before = os.stat(config)
+    replacement = tmp_path / "policy.yaml.new"
+    replacement.write_text(yaml.safe_dump({"groups": ["admin"]}))  # same size as "staff"
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(replacement).st_size == before.st_size
+    reloader = reloader_for(config, sink, FAST)
+    async with running(reloader):
+        os.replace(replacement, config)
+        rule = await sink.next_apply()
+    assert rule.groups == ("admin",)
+
+
+def test_check_reloads_only_on_change(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER)
+    assert reloader.check() is False
+    write_in_place(config, {"groups": ["staff", "x"]})
+    assert reloader.check() is True
+    assert reloader.check() is False
+    assert reloader.check(force=True) is True
+    assert [r.groups for r in sink.applied] == [("staff", "x"), ("staff", "x")]
+
+
+def test_broken_file_is_reported_once_not_every_poll(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER)
+    config.write_text("groups: [unclosed\n")
+    assert reloader.check() is False
+    assert reloader.check() is False
+    assert len(sink.errors) == 1
+    assert isinstance(sink.errors[0], yaml.YAMLError)
+
+
+def test_missing_file_is_reported_and_its_return_applied(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER)
+    config.unlink()
+    assert file_stamp(config) is None
+    assert reloader.check() is False
+    assert isinstance(sink.errors[0], FileNotFoundError)
+    write(config, {"groups": ["back"]})
+    assert reloader.check() is True
+    assert sink.applied[-1].groups == ("back",)
+
+
+def test_failing_apply_is_reported(config: Path) -> None:
+    errors: list[Exception] = []
+
+    def apply(value: Rule) -> None:
+        raise RuntimeError("cannot apply")
+
+    reloader = Reloader(config, load_rule, apply, errors.append, interval=NEVER)
+    assert reloader.check(force=True) is False
+    assert [str(e) for e in errors] == ["cannot apply"]
+
+
+def test_interval_must_be_positive(config: Path, sink: Sink) -> None:
+    with pytest.raises(ValueError, match="interval"):
+        reloader_for(config, sink, 0)
