@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.config.document import MAX_VALUES
 from proxy.config.errors import ConfigError
 from proxy.config.loader import evaluate, load_config, parse_config
 from proxy.config.resolve import MAX_SECRET_BYTES
@@ -219,3 +220,26 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_unsafe_tags_are_refused(tmp_path: Path) -> None:
     [line] = lines("listen: !!python/object/apply:os.system [true]\n", tmp_path)
     assert line.startswith("t.yaml line 1") and "not valid YAML" in line
+
+
+def test_self_referring_alias_is_refused(tmp_path: Path) -> None:
+    assert lines("trusted_proxies: &a [*a]\n", tmp_path) == [
+        "t.yaml: an alias refers to a value that contains it"
+    ]
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    # Nine levels of nine-fold aliases would be 387 million strings if expanded.
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+    )
+    assert lines(text, tmp_path) == [
+        f"t.yaml: more than {MAX_VALUES} values once aliases are expanded"
+    ]
+
+
+def test_aliases_of_modest_size_are_fine(tmp_path: Path) -> None:
+    text = """
+        bearer: [{issuer: https://i, audiences: &aud [a, b]}, {issuer: https://j, audiences: *aud}]
+    """
+    assert parse(text, tmp_path).bearer[1].audiences == ("a", "b")

@@ -14,10 +14,18 @@ import yaml
 from proxy.config.errors import ConfigError, Problem, format_path
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Aliases let a short file stand for a huge tree ("billion laughs"); no real
+# configuration comes near this many values once aliases are expanded.
+MAX_VALUES = 100_000
 
 
 class StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys, naming every one."""
+    """A safe loader that refuses duplicate mapping keys, naming every one, and
+    aliases that refer to themselves or expand past ``MAX_VALUES``."""
+
+    def __init__(self, stream: str, source: str = "<config>") -> None:
+        super().__init__(stream)
+        self.source = source
 
     def get_single_data(self) -> object:
         node = self.get_single_node()
@@ -26,12 +34,15 @@ class StrictLoader(yaml.SafeLoader):
         duplicates = list(_duplicates(node, (), set()))
         if duplicates:
             raise ConfigError(duplicates)
+        trouble = _expansion_trouble(node)
+        if trouble:
+            raise ConfigError([Problem(self.source, trouble)])
         return self.construct_document(node)
 
 
 def read_document(text: str, *, source: str) -> object:
     """Parse ``text``; syntax errors and duplicate keys raise ``ConfigError``."""
-    loader = StrictLoader(text)
+    loader = StrictLoader(text, source)
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -40,6 +51,33 @@ def read_document(text: str, *, source: str) -> object:
         raise ConfigError([Problem(source, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
+
+
+def _expansion_trouble(root: yaml.Node) -> str | None:
+    """Why the document's aliases cannot be expanded, or None when they can."""
+    count = 0
+    # (node, ids of its ancestors): an alias to an ancestor is a cycle.
+    todo: list[tuple[yaml.Node, frozenset[int]]] = [(root, frozenset())]
+    while todo:
+        node, ancestors = todo.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return f"more than {MAX_VALUES} values once aliases are expanded"
+        if id(node) in ancestors:
+            return "an alias refers to a value that contains it"
+        children = _children(node)
+        if children:
+            inner = ancestors | {id(node)}
+            todo.extend((child, inner) for child in children)
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
