@@ -3,7 +3,9 @@
 Keyed by the exact token string, so any change to the token (even one that a
 lenient base64 decoder would ignore) is a different key and verifies afresh.
 An entry never outlives its token: ``exp`` is checked against the clock on
-every hit and expired entries are dropped.
+every hit and expired entries are dropped. Only tokens that passed every
+check are stored, so an attacker cannot fill the cache with junk; the memory
+bound is ``max_entries`` times the size of a real token (16 KiB at most).
 """
 
 from __future__ import annotations
