@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import textwrap
 from pathlib import Path
 
@@ -256,3 +257,19 @@ def test_config_path_from_argument_or_environment() -> None:
     assert config_path("a.yaml", env={"EDGEWARD_CONFIG": "b.yaml"}) == "a.yaml"
     assert config_path(None, env={"EDGEWARD_CONFIG": "b.yaml"}) == "b.yaml"
     assert config_path(None, env={}) is None
+
+
+def test_redacted_config_is_json_ready(tmp_path: Path) -> None:
+    text = MINIMAL + 'trusted_proxies: [10.0.0.0/8, "::1"]\n'
+    data = redact(parse_config(text, source="t", env={}, base_dir=tmp_path))
+    assert json.loads(json.dumps(data))["trusted_proxies"] == ["10.0.0.0/8", "::1/128"]
+
+
+def test_config_error_text_is_one_line_per_problem(tmp_path: Path) -> None:
+    text = MINIMAL + "listen: nowhere\nlog: {level: loud}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="t", env={}, base_dir=tmp_path)
+    assert str(caught.value).splitlines() == [
+        "listen: expected host:port, for example 127.0.0.1:8080 (got 'nowhere')",
+        "log.level: Input should be 'debug', 'info', 'warning' or 'error' (got 'loud')",
+    ]

@@ -21,10 +21,27 @@ from proxy.config.advice import find_warnings
 from proxy.config.document import read_document
 from proxy.config.draft import Draft, draft_from_raw
 from proxy.config.errors import ConfigError, Problem
+from proxy.config.redact import redact
 from proxy.config.resolve import resolve
 from proxy.config.schema import Config
 from proxy.config.schema_errors import problems_from
-from proxy.config.validate import find_errors
+from proxy.config.validate import find_errors, shared_state_required
+
+# The command line and the server import from here; the names they need are
+# re-exported so they have one place to import from.
+__all__ = [
+    "ConfigError",
+    "Problem",
+    "Report",
+    "check",
+    "config_path",
+    "evaluate",
+    "inspect_config",
+    "load_config",
+    "parse_config",
+    "redact",
+    "shared_state_required",
+]
 
 CONFIG_ENV = "EDGEWARD_CONFIG"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
