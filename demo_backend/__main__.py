@@ -10,7 +10,6 @@ answers anyone) and logs a warning saying so.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from demo_backend.app import VERIFY_MODULE, VerifierUnavailable, create_app, install_verifier
+from demo_backend.app import VerifierUnavailable, create_app, install_verifier
 
 log = logging.getLogger("demo_backend")
 
@@ -38,30 +37,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audience", help="expected assertion aud (this backend's origin)")
     parser.add_argument("--hmac-key-file", type=Path, help="shared key for hmac-sha256")
     args = parser.parse_args(argv)
-    if args.jwks_url and not (args.issuer and args.audience):
-        parser.error("--jwks-url needs --issuer and --audience")
+    if (args.jwks_url or args.hmac_key_file) and not (args.issuer and args.audience):
+        # Assertions are checked against both; without them nothing could be verified.
+        parser.error("--jwks-url and --hmac-key-file need --issuer and --audience")
     return args
 
 
 def _wrap_with_verifier(app: FastAPI, args: argparse.Namespace) -> FastAPI:
-    """Install ``proxy.verify`` when a key source was given; warn when none was.
-
-    The ``Verifier`` constructor keywords below are the expected ``proxy.verify``
-    API; adjust them here, in this one place, if it differs.
-    """
+    """Install ``proxy.verify`` when a key source was given; warn when none was."""
     if not (args.jwks_url or args.hmac_key_file):
         log.warning(UNVERIFIED_WARNING)
         return app
     try:
-        module = importlib.import_module(VERIFY_MODULE)
+        from proxy.verify import Verifier  # noqa: PLC0415 - only verified backends load it
     except ImportError as exc:
-        raise VerifierUnavailable(f"{VERIFY_MODULE} is not importable: {exc}") from exc
-    hmac_key = args.hmac_key_file.read_bytes().strip() if args.hmac_key_file else None
-    verifier = module.Verifier(
-        jwks_url=args.jwks_url, issuer=args.issuer, audience=args.audience, hmac_key=hmac_key
+        raise VerifierUnavailable(f"proxy.verify is not importable: {exc}") from exc
+    hmac_key = _read_key(args.hmac_key_file) if args.hmac_key_file else None
+    verifier = Verifier(
+        issuer=args.issuer, audience=args.audience, jwks_url=args.jwks_url, hmac_key=hmac_key
     )
     install_verifier(app, verifier)
+    log.info("verifying requests: issuer %s, audience %s", args.issuer, args.audience)
     return app
+
+
+def _read_key(path: Path) -> bytes:
+    # Same reading as the proxy's *_file secrets: only a final line break is dropped.
+    return path.read_bytes().removesuffix(b"\n").removesuffix(b"\r")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         app = _wrap_with_verifier(create_app(), args)
-    except (VerifierUnavailable, OSError, TypeError) as exc:
+    except (VerifierUnavailable, OSError, ValueError) as exc:
         log.error("cannot start verified: %s", exc)
         return 2
     uvicorn.run(app, host=args.host, port=args.port, http="httptools", log_level="info")

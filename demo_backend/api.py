@@ -17,6 +17,8 @@ from demo_backend.bodies import digest
 from demo_backend.caller import Caller, caller_of
 
 router = APIRouter(prefix="/api")
+# The example config's public route (/public/) lands here, signed but without identity.
+public_router = APIRouter(prefix="/public")
 
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_DELAY = 30.0
@@ -58,6 +60,11 @@ async def hello(request: Request) -> Hello:
     caller = caller_of(request)
     who = (caller.name or caller.email or caller.subject) if caller else "anonymous"
     return Hello(message=f"hello, {who}", caller=caller)
+
+
+@public_router.get("/hello")
+async def public_hello(request: Request) -> Hello:
+    return await hello(request)
 
 
 @router.api_route("/echo", methods=ECHO_METHODS)

@@ -7,15 +7,11 @@ which answers 401 before any handler for requests the proxy did not sign.
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 
 from demo_backend import api, items, sockets, streaming
 from demo_backend.problems import install_problem_handlers
 from demo_backend.stats import CountingMiddleware, RequestCounters, stats_router
-
-VERIFY_MODULE = "proxy.verify"
 
 
 class VerifierUnavailable(RuntimeError):
@@ -26,7 +22,7 @@ def create_app(verifier: object | None = None) -> FastAPI:
     """The demo backend; with ``verifier`` only proxy-signed requests reach it."""
     app = FastAPI(title="Edgeward demo backend", docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
-    for router in (api.router, items.router, streaming.router, sockets.router):
+    for router in (api.router, api.public_router, items.router, streaming.router, sockets.router):
         app.include_router(router)
     counters = RequestCounters()
     app.include_router(stats_router(counters))
@@ -39,12 +35,14 @@ def create_app(verifier: object | None = None) -> FastAPI:
 def install_verifier(app: FastAPI, verifier: object) -> None:
     """Wrap ``app`` (outermost) in ``proxy.verify.VerifyMiddleware(app, verifier)``.
 
-    Imported here, not at module top, so the backend works unverified where the
-    verifier is not installed; ``importlib`` keeps type checking independent of it.
+    Imported here, not at module top, so an unverified backend never loads the
+    verifier and its dependencies.
     """
     try:
-        module = importlib.import_module(VERIFY_MODULE)
+        from proxy.verify import Verifier, VerifyMiddleware  # noqa: PLC0415
     except ImportError as exc:
-        raise VerifierUnavailable(f"{VERIFY_MODULE} is not importable: {exc}") from exc
+        raise VerifierUnavailable(f"proxy.verify is not importable: {exc}") from exc
+    if not isinstance(verifier, Verifier):
+        raise TypeError(f"expected a proxy.verify.Verifier, got {type(verifier).__name__}")
     # Added last, so Starlette places it outside every other middleware.
-    app.add_middleware(module.VerifyMiddleware, verifier)
+    app.add_middleware(VerifyMiddleware, verifier)

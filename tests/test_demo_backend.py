@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,8 +22,10 @@ from demo_backend.__main__ import _wrap_with_verifier, parse_args
 from demo_backend.app import create_app
 from demo_backend.sockets import close_code
 from demo_backend.stats import OVERFLOW_KEY, RequestCounters
-from proxy.config.schema import Config
+from proxy.config.loader import inspect_config, load_config, parse_config
 from proxy.identity import Identity
+from proxy.signing import AssertionMinter, KeySet, RequestSigner, keys_generate
+from proxy.verify import Verifier
 from tests.support import free_port, run_process, serve_asgi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,6 +299,72 @@ def test_jwks_url_needs_issuer_and_audience() -> None:
     assert exited.value.code == 2
 
 
+def test_create_app_refuses_something_that_is_not_a_verifier() -> None:
+    with pytest.raises(TypeError):
+        create_app(verifier=object())
+
+
+# --- verified by proxy.verify ------------------------------------------------------------
+
+ISSUER = "http://127.0.0.1:8080"
+
+
+def signed(
+    signer: RequestSigner, url: str, path: str, assertion: str | None = None
+) -> dict[str, str]:
+    """Headers the proxy would add to a body-less GET of ``path`` on ``url``."""
+    fields = {"x-request-id": "rid-1"}
+    if assertion is not None:
+        fields["edgeward-assertion"] = assertion
+    authority = url.removeprefix("http://")
+    pairs = signer.sign(
+        "GET", authority, path, "?", fields, public=assertion is None, body_covered=None
+    )
+    return {**fields, **{k.decode(): v.decode() for k, v in pairs}}
+
+
+def test_verified_backend_answers_only_signed_requests(tmp_path: Path) -> None:
+    keys = KeySet.ephemeral()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_bytes(keys.jwks_document())
+    alice = Identity(subject="alice", auth="session", email="a@example.com", groups=("admins",))
+    port = free_port()
+    audience = f"http://127.0.0.1:{port}"
+    verifier = Verifier(issuer=ISSUER, audience=audience, key_file=str(jwks))
+    with serve_asgi(create_app(verifier), port=port) as url, httpx.Client(timeout=TIMEOUT) as c:
+        unsigned = c.get(f"{url}/api/hello")
+        token = AssertionMinter(keys, ISSUER).mint(alice, audience, "rid-1")
+        headers = signed(RequestSigner(keys.signing), url, "/api/hello", token)
+        first = c.get(f"{url}/api/hello", headers=headers)
+        replayed = c.get(f"{url}/api/hello", headers=headers)
+    assert unsigned.status_code == 401
+    assert unsigned.headers["content-type"].startswith("application/problem+json")
+    assert first.status_code == 200
+    assert first.json()["caller"]["subject"] == "alice"
+    assert replayed.status_code == 401  # the nonce was used: proxy.verify sits in front
+
+
+def test_module_with_hmac_key_file_verifies(tmp_path: Path) -> None:
+    secret = b"a shared secret of enough length for hmac-sha256"
+    (tmp_path / "hmac.key").write_bytes(secret + b"\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ["--hmac-key-file", str(tmp_path / "hmac.key"), "--issuer", ISSUER, "--audience", url]
+    with (
+        run_process(["-m", "demo_backend", "--port", str(port), *args], port) as proc,
+        httpx.Client(timeout=TIMEOUT) as c,
+    ):
+        unsigned = c.get(f"{url}/public/hello")
+        headers = signed(RequestSigner(hmac_key=secret), url, "/public/hello")
+        ok = c.get(f"{url}/public/hello", headers=headers)
+    assert proc.stdout is not None
+    with proc.stdout:
+        output = proc.stdout.read()
+    assert unsigned.status_code == 401
+    assert (ok.status_code, ok.json()["caller"]) == (200, None)
+    assert b"UNVERIFIED" not in output
+
+
 def test_without_key_flags_the_app_is_left_unwrapped() -> None:
     app = create_app()
     before = list(app.user_middleware)
@@ -307,25 +374,11 @@ def test_without_key_flags_the_app_is_left_unwrapped() -> None:
 
 # --- deployment files -------------------------------------------------------------------
 
-_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+EXAMPLE = DEPLOY / "examples" / "edgeward.yaml"
 
 
-def substitute(text: str, env: dict[str, str]) -> str:
-    """``${NAME}`` / ``${NAME:-default}`` from ``env`` only (never the test's own environment)."""
-
-    def one(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        assert default is not None, f"${{{name}}} has no default"
-        return default
-
-    return _ENV_REF.sub(one, text)
-
-
-def test_example_config_validates_with_its_defaults() -> None:
-    text = (DEPLOY / "examples" / "edgeward.yaml").read_text()
-    config = Config.model_validate(yaml.safe_load(substitute(text, {})))
+def test_example_config_loads_with_its_defaults() -> None:
+    config = load_config(EXAMPLE, env={})
     names = [r.name for r in config.routes]
     assert names == ["public", "public-items", "stream", "ws", "api", "admin"]
     assert {r.to for r in config.routes} == {"http://127.0.0.1:9000"}
@@ -337,13 +390,13 @@ def test_example_config_validates_with_its_defaults() -> None:
 
 
 def test_example_config_takes_the_compose_environment() -> None:
-    text = (DEPLOY / "examples" / "edgeward.yaml").read_text()
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
-    env = compose["services"]["proxy"]["environment"]
-    config = Config.model_validate(yaml.safe_load(substitute(text, env)))
-    assert config.store == "redis://redis:6379/0"
-    assert {r.to for r in config.routes} == {"http://backend:9000"}
     assert set(compose["services"]) == {"proxy", "backend", "redis", "idp"}
+    report = inspect_config(EXAMPLE, env=compose["services"]["proxy"]["environment"])
+    assert (report.errors, report.warnings) == ([], [])
+    assert report.config is not None
+    assert report.config.store == "redis://redis:6379/0"
+    assert {r.to for r in report.config.routes} == {"http://backend:9000"}
 
 
 def kubernetes_objects() -> dict[str, dict[str, Any]]:
@@ -355,13 +408,21 @@ def kubernetes_objects() -> dict[str, dict[str, Any]]:
     return {d["kind"]: d for d in docs}
 
 
-def test_kubernetes_configmap_holds_a_valid_config() -> None:
+def test_kubernetes_configmap_holds_a_valid_config(tmp_path: Path) -> None:
     text = kubernetes_objects()["ConfigMap"]["data"]["edgeward.yaml"]
-    config = Config.model_validate(
-        yaml.safe_load(substitute(text, {"EDGEWARD_STORE": "redis://r"}))
+    # The Secret mounts the signing key at this path; here a generated key stands in.
+    mounted = "/run/secrets/edgeward/signing-key.jwk"
+    assert mounted in text
+    key = tmp_path / "signing-key.jwk"
+    keys_generate(str(key), "EdDSA")
+    config = parse_config(
+        text.replace(mounted, str(key)),
+        source="configmap",
+        env={"EDGEWARD_STORE": "redis://redis:6379/0"},
+        base_dir=tmp_path,
     )
     assert config.admin_listen.endswith(":9090")
-    assert config.signing.key_files == ("/run/secrets/edgeward/signing-key.jwk",)
+    assert config.store == "redis://redis:6379/0"
 
 
 def test_kubernetes_deployment_probes_and_hardening() -> None:
@@ -387,4 +448,4 @@ def test_dockerfile_entrypoint_and_healthcheck() -> None:
     assert 'CMD ["run", "--config", "/etc/edgeward/edgeward.yaml"]' in text
     assert "http://127.0.0.1:9090/livez" in text
     assert re.search(r"^USER 10001", text, re.MULTILINE)
-    assert os.path.exists(ROOT / ".dockerignore")
+    assert "!deploy/examples/edgeward.yaml" in (ROOT / ".dockerignore").read_text()
