@@ -3,6 +3,8 @@
 Use it behind ``VerifyMiddleware`` (which refuses unsigned requests before any
 route runs)::
 
+    from typing import Annotated
+
     from fastapi import Depends, FastAPI
     from proxy.verify import Identity, Verifier, VerifyMiddleware
     from proxy.verify.fastapi import require_identity
@@ -10,7 +12,7 @@ route runs)::
     app = FastAPI()
 
     @app.get("/orders")
-    async def orders(identity: Identity = Depends(require_identity)) -> dict[str, str]:
+    async def orders(identity: Annotated[Identity, Depends(require_identity)]) -> dict[str, str]:
         return {"user": identity.subject}
 
     verifier = Verifier(issuer="https://proxy.example", audience="http://orders:9000",

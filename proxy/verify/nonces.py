@@ -36,6 +36,9 @@ class MemoryNonceStore:
         self._clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
     async def add(self, nonce: str, ttl: float) -> bool:
         now = self._clock()
         self._expire(now)

@@ -49,10 +49,10 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        if (jwks_url is None) == (key_file is None):
-            raise ValueError(
-                "give exactly one of jwks_url or key_file (assertions need a public key)"
-            )
+        if jwks_url is not None and key_file is not None:
+            raise ValueError("give jwks_url or key_file, not both")
+        if jwks_url is None and key_file is None and hmac_key is None:
+            raise ValueError("give jwks_url or key_file (assertions need a public key)")
         keys = load_key_file(key_file) if key_file is not None else None
         if key_file is not None and not keys:
             raise ValueError(f"{Path(key_file).name}: no Ed25519 or P-256 public key found")
