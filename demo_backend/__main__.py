@@ -2,6 +2,7 @@
 
     python -m demo_backend --port 9000 [--host 127.0.0.1]
         [--jwks-url URL --issuer ISS --audience AUD] [--hmac-key-file FILE]
+        [--no-access-log]
 
 Without ``--jwks-url`` or ``--hmac-key-file`` the backend is unverified (it
 answers anyone) and logs a warning saying so.
@@ -36,6 +37,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--issuer", help="expected assertion iss (the proxy's public_url)")
     parser.add_argument("--audience", help="expected assertion aud (this backend's origin)")
     parser.add_argument("--hmac-key-file", type=Path, help="shared key for hmac-sha256")
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one log line per request (turn off under load tests)",
+    )
     args = parser.parse_args(argv)
     if (args.jwks_url or args.hmac_key_file) and not (args.issuer and args.audience):
         # Assertions are checked against both; without them nothing could be verified.
@@ -74,7 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VerifierUnavailable, OSError, ValueError) as exc:
         log.error("cannot start verified: %s", exc)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, http="httptools", log_level="info")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        http="httptools",
+        log_level="info",
+        access_log=args.access_log,
+    )
     return 0
 
 
