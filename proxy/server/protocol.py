@@ -40,6 +40,11 @@ from proxy.server.problem import problem_response
 logger = logging.getLogger("edgeward.server")
 
 SUPPORTED_VERSIONS = ("1.0", "1.1")
+# After an error response, keep reading (and dropping) what the client still sends
+# for this long or this much: closing with unread input makes the kernel send a
+# RST, which can destroy the error response before the client reads it.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class EdgewardProtocol(HttpToolsProtocol):
         self._head_raw = 0  # raw bytes read while this head was incomplete
         self._head_too_large = False
         self._feeding = False
+        self._linger_left: int | None = None  # set once rejected: bytes still to drop
         self._deferred: list[tuple[RequestResponseCycle, ASGI3Application]] = []
 
     # Connection events
@@ -96,6 +102,9 @@ class EdgewardProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._linger_left is not None:
+            self._drop(len(data))
+            return
         self._unset_keepalive_if_required()
         if not self._message_open:
             self._arm_head_timer()  # the first byte of a request head
@@ -233,7 +242,24 @@ class EdgewardProtocol(HttpToolsProtocol):
             )
             self.transport.write(response)
             logger.info("rejected %s: %s (request_id %s)", status, detail, request_id)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close after the response, drop further input for a while, then close."""
+        self._unset_keepalive_if_required()
+        self._linger_left = LINGER_BYTES
+        if self.transport.is_closing() or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _drop(self, size: int) -> None:
+        assert self._linger_left is not None
+        self._linger_left -= size
+        if self._linger_left <= 0:
+            self.transport.close()
 
 
 def protocol_class(limits: HeadLimits) -> type[EdgewardProtocol]:

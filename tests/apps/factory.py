@@ -2,8 +2,9 @@
 
 proxy app: ``/echo`` (method, path, body length, pid), ``/slow?s=SECONDS``,
 ``/sse?n=N&every=SECONDS`` (a stream), ``/count`` (requests seen by this process),
-``/hups`` (SIGHUPs received through the app's own loop handler); 404 otherwise.
-admin app: ``/livez``, ``/readyz`` (503 while draining), ``/pid``; 404 otherwise.
+``/hups`` (SIGHUPs received through the app's own loop handler), ``/inflight`` (slow
+requests now running); 404 otherwise. Every ``/echo`` counts in a Prometheus counter.
+admin app: ``/livez``, ``/readyz`` (503 while draining), ``/pid``, ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ import signal
 from typing import Any
 from urllib.parse import parse_qs
 
+from prometheus_client import Counter, generate_latest
+
 from proxy.config.schema import Config
-from proxy.server import ASGIApp, RuntimeState
+from proxy.server import ASGIApp, RuntimeState, registry
+
+ECHOES = Counter("edgeward_test_echoes", "Echo requests served (server runtime tests)")
 
 Scope = Any
 Receive = Any
@@ -46,6 +51,7 @@ class ProxyApp:
         self.state = state
         self.requests = 0
         self.hups = 0
+        self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,15 +62,17 @@ class ProxyApp:
         path = scope["path"]
         if path == "/echo":
             size = await read_body(receive)
+            ECHOES.inc()
             payload = {"method": scope["method"], "path": path, "body": size, "pid": os.getpid()}
             await respond(send, 200, payload)
         elif path == "/slow":
-            await asyncio.sleep(float(query.get("s", "1")))
-            await respond(send, 200, {"slept": float(query.get("s", "1"))})
+            await self.slow(send, float(query.get("s", "1")))
         elif path == "/sse":
             await self.sse(send, int(query.get("n", "3")), float(query.get("every", "0.1")))
         elif path == "/count":
             await respond(send, 200, {"requests": self.requests})
+        elif path == "/inflight":
+            await respond(send, 200, {"inflight": self.inflight})
         elif path == "/hups":
             await respond(send, 200, {"hups": self.hups, "pid": os.getpid()})
         else:
@@ -80,6 +88,14 @@ class ProxyApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def slow(self, send: Send, seconds: float) -> None:
+        self.inflight += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.inflight -= 1
+        await respond(send, 200, {"slept": seconds})
 
     def on_hup(self) -> None:
         self.hups += 1
@@ -98,6 +114,7 @@ class ProxyApp:
 class AdminApp:
     def __init__(self, state: RuntimeState) -> None:
         self.state = state
+        self.registry = registry()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"  # the admin app never gets lifespan events
@@ -108,7 +125,17 @@ class AdminApp:
             status = 503 if self.state.draining else 200
             await respond(send, status, {"draining": self.state.draining})
         elif path == "/pid":
-            await respond(send, 200, {"pid": os.getpid(), "worker": self.state.worker})
+            multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            payload = {"pid": os.getpid(), "worker": self.state.worker, "multiproc": multiproc}
+            await respond(send, 200, payload)
+        elif path == "/metrics":
+            body = generate_latest(self.registry)
+            headers = [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
         else:
             await respond(send, 404, {"error": "not found", "path": path})
 
