@@ -12,17 +12,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from proxy.body import ClientDisconnected, Receive, read_body
+from proxy import endpoints
+from proxy.body import NO_BODY, Body, ClientDisconnected, Receive, read_body
 from proxy.context import Request
 from proxy.errors import ProxyError, render
 from proxy.forward import Send, relay, send_upstream
 from proxy.headers import ClientHeaders, Header, client_address, is_trusted, upstream_headers
 from proxy.metrics import observe_request
 from proxy.paths import BadTarget, canonical_host, normalize_path
+from proxy.policy import Allowed
 from proxy.runtime import RouteTable, RouteTarget, Services
 from proxy.websocket import refuse, relay_websocket
-
-RESERVED_PREFIX = "/.edgeward/"
 
 
 class ProxyApp:
@@ -43,11 +43,12 @@ class ProxyApp:
         req = self.begin(scope)
         try:
             self.parse_target(req)
-            if req.path.startswith(RESERVED_PREFIX):
-                raise ProxyError(404, "no_endpoint", "no such proxy endpoint")
+            if req.path.startswith(endpoints.PREFIX):
+                await endpoints.handle(req, table, self.services, send)
+                return
             target = table.match(req)
-            await self.admit(req, target)
-            await self.forward(req, target, receive, send)
+            allowed = await self.services.admission.admit(req, target.policy)
+            await self.forward(req, target, allowed, receive, send)
         except ProxyError as error:
             await self._fail(req, error, send)
         except ClientDisconnected:
@@ -61,8 +62,9 @@ class ProxyApp:
             await receive()  # websocket.connect
             self.parse_target(req)
             target = self.table.match(req)
-            await self.admit(req, target)
+            await self.services.admission.admit(req, target.policy)
             headers = self.upstream_headers(req, target)
+            headers += self.sign(req, target, headers, NO_BODY)
             await relay_websocket(req, target, headers, receive, send, self.services.tls)
         except ProxyError as error:
             await refuse(req, error, send)
@@ -97,36 +99,28 @@ class ProxyApp:
             raise ProxyError(400, "bad_request_target", str(exc)) from None
         req.query = scope.get("query_string", b"")
 
-    async def admit(self, req: Request, target: RouteTarget) -> None:
-        if target.public:
-            req.decision, req.reason = "allow", "public_route"
-            return
-        raise ProxyError(
-            401,
-            "authentication_required",
-            "this route requires authentication",
-            headers=[(b"www-authenticate", b'Bearer realm="edgeward"')],
-        )
-
     async def forward(
-        self, req: Request, target: RouteTarget, receive: Receive, send: Send
+        self, req: Request, target: RouteTarget, allowed: Allowed, receive: Receive, send: Send
     ) -> None:
-        config = self.services.config
+        """Forward an allowed request; ``allowed`` is the policy's proof, never built here."""
+        limits, signing = self.services.config.limits, self.services.config.signing
         body = await read_body(
             req.headers,
             receive,
             limit=target.max_body,
-            timeout=config.limits.body_timeout,
-            buffer_up_to=0,
+            timeout=limits.body_timeout,
+            buffer_up_to=signing.digest_max_body,
         )
         headers = self.upstream_headers(req, target)
+        headers += self.sign(req, target, headers, body)
         response = await send_upstream(
             self.services.pool, req, target.origin, headers, body, target.timeouts
         )
         await relay(req, response, receive, send)
 
     def upstream_headers(self, req: Request, target: RouteTarget) -> list[Header]:
-        host = req.headers.host if target.preserve_host else target.origin.authority.encode()
+        preserve = target.route.preserve_host
+        host = req.headers.host if preserve else target.origin.authority.encode()
         return upstream_headers(
             req.scope["headers"],
             req.headers,
@@ -135,6 +129,18 @@ class ProxyApp:
             scheme=req.scheme,
             request_id=req.request_id,
             trusted=req.trusted_peer,
+        )
+
+    def sign(
+        self, req: Request, target: RouteTarget, headers: list[Header], body: Body
+    ) -> list[Header]:
+        host = headers[0][1].decode("latin-1")  # upstream_headers puts Host first
+        return self.services.signer.headers(
+            req,
+            authority=host,
+            audience=target.audience,
+            body=body,
+            identity_headers=target.route.identity_headers,
         )
 
     async def _fail(self, req: Request, error: ProxyError, send: Send) -> None:

@@ -7,7 +7,7 @@ builds the forwarded list. Rules (SPEC "What the backend receives"):
   (RFC 9110 §7.6.1); the proxy adds its own headers afterwards, so a client's
   ``Connection`` can never remove them;
 - every client spelling of a header the proxy owns (``Edgeward-*``,
-  ``Signature*``, ``X-Request-Id``, ``X-Forwarded-*``, ``Forwarded``), including
+  ``Signature*``, ``Content-Digest``, ``X-Request-Id``, ``X-Forwarded-*``, ``Forwarded``), including
   ``_`` for ``-``, is dropped: some frameworks read ``x_forwarded_for`` and
   ``x-forwarded-for`` as the same variable;
 - ``X-Forwarded-*`` from the client is believed only when the socket peer is a
@@ -50,6 +50,7 @@ _OWNED = frozenset(
     [
         b"signature",
         b"signature-input",
+        b"content-digest",
         b"x-request-id",
         b"x-forwarded-for",
         b"x-forwarded-proto",
@@ -130,9 +131,9 @@ class ClientHeaders:
 
     def request_id_or_new(self) -> str:
         """The client's X-Request-Id if well-formed and not declared hop-by-hop."""
-        if self.request_id and b"x-request-id" not in self.connection_tokens:
-            if _REQUEST_ID.match(self.request_id):
-                return self.request_id.decode("ascii")
+        rid = self.request_id
+        if rid and b"x-request-id" not in self.connection_tokens and _REQUEST_ID.match(rid):
+            return rid.decode("ascii")
         return new_request_id()
 
 
@@ -186,9 +187,10 @@ def upstream_headers(
         if name in _HOP_BY_HOP or name in dropped or _owned(name):
             continue
         if name == b"cookie":
-            value = strip_session_cookie(value)
-            if not value:
-                continue
+            kept = strip_session_cookie(value)
+            if kept:
+                out.append((name, kept))
+            continue
         out.append((name, value))
     peer_b = (peer or "").encode()
     if trusted and h.forwarded_for:
@@ -204,9 +206,11 @@ def upstream_headers(
     return out
 
 
-# Response headers that describe the upstream hop, not the message.
+# Response headers that describe the upstream hop, not the message. ``date``
+# is set by the proxy's own server; passing the upstream's would send two.
 _RESPONSE_HOP_BY_HOP = frozenset(
     [
+        b"date",
         b"connection",
         b"keep-alive",
         b"proxy-connection",

@@ -88,7 +88,7 @@ async def _open(
         return await connect(
             uri,
             additional_headers=extra,
-            subprotocols=req.scope.get("subprotocols") or None,  # type: ignore[arg-type]
+            subprotocols=req.scope.get("subprotocols") or None,
             open_timeout=target.timeouts.connect + target.timeouts.read,
             max_size=MAX_MESSAGE,
             compression=None,

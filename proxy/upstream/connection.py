@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
@@ -86,6 +87,7 @@ class Connection(asyncio.Protocol):
         self._interim = False
         self._swap_parser = False
         self._head_bytes = 0
+        self._header_sum = 0
         self._rx_any = False
         self._buffered = 0
         self.headers = []
@@ -198,8 +200,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._loop.time()
@@ -221,11 +223,7 @@ class Connection(asyncio.Protocol):
             self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
         else:
             if not self.headers_done and self._head_bytes > MAX_HEAD_BYTES:
-                self._fail(
-                    UpstreamProtocolError(
-                        "response header block too large", code="upstream_headers_too_large"
-                    )
-                )
+                self._fail(self._too_large())
         if self._swap_parser:
             # httptools cannot be told that a response to HEAD has no body
             # (RFC 9110 §9.3.2), so the old parser, still expecting one, is dropped.
@@ -272,6 +270,8 @@ class Connection(asyncio.Protocol):
         self._conn_tokens = set()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Counted here too: a whole header block can arrive within one read.
+        self._header_sum += len(name) + len(value) + 4
         name = name.lower()
         self.headers.append((name, value))
         if name == b"content-length":
@@ -283,6 +283,9 @@ class Connection(asyncio.Protocol):
             self._conn_tokens |= _tokens(value)
 
     def on_headers_complete(self) -> None:
+        if self._header_sum > MAX_HEAD_BYTES:
+            self._fail(self._too_large())
+            raise _Stop
         status = self._parser.get_status_code()
         if status < 200:
             if status == 101:
@@ -301,6 +304,12 @@ class Connection(asyncio.Protocol):
             # RFC 9112 §6.3: chunked wins; other codings or no length mean "until close".
             self._until_eof = not self._te_chunked and (self._te_present or not self._has_length)
             self._wake()
+
+    @staticmethod
+    def _too_large() -> UpstreamProtocolError:
+        return UpstreamProtocolError(
+            "response header block too large", code="upstream_headers_too_large"
+        )
 
     def _wants_keep_alive(self) -> bool:
         # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
