@@ -50,7 +50,9 @@ def prefers_html(accept: bytes) -> bool:
     return json_at < 0 or html_at < json_at
 
 
-def render(error: ProxyError, request_id: str, accept: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+def render(
+    error: ProxyError, request_id: str, accept: bytes
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """Headers and body for an error response."""
     if prefers_html(accept):
         body = _html(error, request_id)

@@ -81,7 +81,9 @@ def normalize_path(raw_path: bytes) -> str:
     return path
 
 
-_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?$|^\[[0-9a-f:.]+\]$")
+_HOST = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?$|^\[[0-9a-f:.]+\]$"
+)
 _DEFAULT_PORT = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
