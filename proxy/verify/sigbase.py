@@ -10,8 +10,11 @@ proxy never sends them, and every extra feature is attack surface.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from http_sfv.dictionary import Dictionary
 from http_sfv.item import InnerList
@@ -54,6 +57,57 @@ def parse_signature(fields: Mapping[str, str]) -> ParsedSignature:
     signature = fields.get(wire.SIGNATURE_HEADER)
     if sig_input is None or signature is None:
         raise VerificationError("missing_signature")
+    components, params, params_value, sig_bytes = _fast_parse(sig_input, signature) or _parse(
+        sig_input, signature
+    )
+    _check_params(params)
+    alg = params.get("alg")
+    return ParsedSignature(
+        components=components,
+        created=cast(int, params["created"]),  # types checked by _check_params
+        expires=cast(int, params["expires"]),
+        nonce=str(params["nonce"]),
+        keyid=str(params["keyid"]),
+        alg=None if alg is None else str(alg),
+        tag=str(params["tag"]),
+        params_value=params_value,
+        signature=sig_bytes,
+    )
+
+
+_Parsed = tuple[tuple[str, ...], dict[str, object], str, bytes]
+
+# Fast path for the canonical form the proxy sends (one label, plain component
+# names, no escapes, no leading zeros): then the received text IS the canonical
+# serialisation and no structured-field round trip is needed. Anything else
+# takes the general RFC 8941 parser below, so both paths accept the same inputs.
+_FAST_INPUT = re.compile(
+    re.escape(wire.SIGNATURE_LABEL)
+    + r'=((\((?:"[a-z0-9@._-]+"(?: "[a-z0-9@._-]+")*)?\))'  # 1: member, 2: inner list
+    r'((?:;[a-z][a-z0-9_-]*=(?:0|-?[1-9][0-9]{0,14}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*))'  # 3
+)
+_FAST_PARAM = re.compile(r';([a-z][a-z0-9_-]*)=(?:([-0-9]+)|"([^"]*)")')
+_FAST_SIGNATURE = re.compile(re.escape(wire.SIGNATURE_LABEL) + r"=:([A-Za-z0-9+/]+={0,2}):")
+
+
+def _fast_parse(sig_input: str, signature: str) -> _Parsed | None:
+    match, sig_match = _FAST_INPUT.fullmatch(sig_input), _FAST_SIGNATURE.fullmatch(signature)
+    if match is None or sig_match is None:
+        return None
+    found = _FAST_PARAM.findall(match[3])
+    params: dict[str, object] = {k: int(i) if i else v for k, i, v in found}
+    if len(params) != len(found):  # a repeated parameter: let the general parser decide
+        return None
+    try:
+        sig_bytes = base64.b64decode(sig_match[1], validate=True)
+    except ValueError:
+        return None
+    components = tuple(c[1:-1] for c in match[2][1:-1].split(" ") if c)
+    _check_components(components)
+    return components, params, match[1], sig_bytes
+
+
+def _parse(sig_input: str, signature: str) -> _Parsed:
     inputs = _dictionary(sig_input)
     values = _dictionary(signature)
     if wire.SIGNATURE_LABEL not in inputs or wire.SIGNATURE_LABEL not in values:
@@ -62,20 +116,7 @@ def parse_signature(fields: Mapping[str, str]) -> ParsedSignature:
     sig_item = values[wire.SIGNATURE_LABEL]
     if not isinstance(member, InnerList) or not isinstance(sig_item.value, bytes):
         raise VerificationError("malformed_signature")
-    params = dict(member.params)
-    _check_params(params)
-    alg = params.get("alg")
-    return ParsedSignature(
-        components=_components(member),
-        created=int(params["created"]),
-        expires=int(params["expires"]),
-        nonce=str(params["nonce"]),
-        keyid=str(params["keyid"]),
-        alg=None if alg is None else str(alg),
-        tag=str(params["tag"]),
-        params_value=str(member),
-        signature=sig_item.value,
-    )
+    return _components(member), dict(member.params), str(member), sig_item.value
 
 
 def signature_base(sig: ParsedSignature, values: Mapping[str, str]) -> bytes:
@@ -107,12 +148,18 @@ def _dictionary(value: str) -> Dictionary:
 def _components(member: InnerList) -> tuple[str, ...]:
     names = []
     for item in member:
-        if not isinstance(item.value, str) or item.params or item.value != item.value.lower():
+        if not isinstance(item.value, str) or item.params:
             raise VerificationError("malformed_signature")
         names.append(item.value)
+    _check_components(tuple(names))
+    return tuple(names)
+
+
+def _check_components(names: tuple[str, ...]) -> None:
+    if any(n != n.lower() for n in names):  # §2.1: field names are lowercased
+        raise VerificationError("malformed_signature")
     if len(set(names)) != len(names):  # §2.5: each component at most once
         raise VerificationError("malformed_signature")
-    return tuple(names)
 
 
 def _check_params(params: dict[str, object]) -> None:
