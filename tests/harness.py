@@ -1,0 +1,131 @@
+"""A real Edgeward process for end-to-end tests, and the demo backend beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from tests.support import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Proxy:
+    url: str
+    admin: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    config_path: Path
+
+    def lines(self) -> list[dict[str, Any]]:
+        """JSON lines the proxy wrote to stdout so far."""
+        out = []
+        for line in self.log_path.read_bytes().splitlines():
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out.append(orjson.loads(line))
+        return out
+
+    def wait_for_line(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                if predicate(line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError("no matching log line")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+
+def write_config(tmp: Path, config: Mapping[str, Any]) -> Path:
+    path = tmp / "edgeward.yaml"
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    return path
+
+
+@contextlib.contextmanager
+def run_proxy(
+    tmp: Path, config: Mapping[str, Any], *, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[Proxy]:
+    port, admin_port = free_port(), free_port()
+    full = {
+        "listen": f"127.0.0.1:{port}",
+        "admin_listen": f"127.0.0.1:{admin_port}",
+        "public_url": f"http://127.0.0.1:{port}",
+        "shutdown": {"drain_delay": "0s", "grace": "5s"},
+        **config,
+    }
+    path = write_config(tmp, full)
+    log_path = tmp / f"proxy-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "proxy",
+                "run",
+                "--config",
+                str(path),
+                "--workers",
+                str(workers),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+        )
+    try:
+        wait_for_port(port, 20, proc)
+        wait_for_port(admin_port, 20, proc)
+        yield Proxy(
+            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", proc, log_path, path
+        )
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextlib.contextmanager
+def run_backend(*args: str) -> Iterator[str]:
+    """The demo backend as a real process (unverified unless args say otherwise)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo_backend", "--port", str(port), "--no-access-log", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        wait_for_port(port, 20, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def public_route(name: str, upstream: str, path: str = "/", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "match": {"path": path}, "to": upstream, "public": True, **extra}
