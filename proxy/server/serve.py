@@ -132,6 +132,8 @@ def serve(
     parent_pid: int | None = None,
 ) -> int:
     """Build the apps, serve both sockets until stopped; return the exit code."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, _ignore_hangup)  # a reload signal must never kill us
     proxy_app, admin_app = factory(config, state)
     app = ListenerDispatch(
         proxy_app,
