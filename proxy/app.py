@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from proxy import endpoints
+from proxy import endpoints, reloading
 from proxy.body import NO_BODY, Body, ClientDisconnected, Receive, read_body
 from proxy.context import Request
 from proxy.errors import ProxyError, render
@@ -26,9 +26,12 @@ from proxy.websocket import refuse, relay_websocket
 
 
 class ProxyApp:
-    def __init__(self, services: Services, table: RouteTable) -> None:
+    def __init__(
+        self, services: Services, table: RouteTable, config_path: str | None = None
+    ) -> None:
         self.services = services
         self.table = table  # swapped whole on reload; read once per request
+        self.config_path = config_path
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -177,11 +180,16 @@ class ProxyApp:
             )
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
+        watcher = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.config_path:
+                    watcher = reloading.start(self, self.services.config, self.config_path)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if watcher is not None:
+                    watcher.cancel()
                 await self.services.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.admin import AdminApp, DrainState
+from proxy import logs
+from proxy.admin import AdminApp
 from proxy.app import ProxyApp
 from proxy.config.schema import Config
 from proxy.runtime import RouteTable, Services
+from proxy.server.state import RuntimeState
 
 
-def build(config: Config, state: DrainState) -> tuple[Any, Any]:
+def build(config: Config, state: RuntimeState) -> tuple[Any, Any]:
     """The server runtime's app factory: (proxy app, admin app) for one process."""
     from proxy.server.metrics_registry import registry  # after the multiprocess env is set
 
+    logs.configure(config.log.level)
     services = Services.build(config)
-    proxy_app = ProxyApp(services, RouteTable(config))
+    proxy_app = ProxyApp(services, RouteTable(config), state.config_path)
     admin_app = AdminApp(state, registry)
     return proxy_app, admin_app

@@ -1,0 +1,36 @@
+"""Operational log records (reloads, warnings) as JSON lines on stdout.
+
+Access and audit lines are written by ``JsonLog`` on the hot path; this module
+only routes the standard ``logging`` records of the ``edgeward`` and ``proxy``
+loggers to the same stream in the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import orjson
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "type": "log",
+            "ts": round(record.created if record.created else time.time(), 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return orjson.dumps(line).decode()
+
+
+def configure(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    for name in ("edgeward", "proxy"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
