@@ -61,9 +61,14 @@ def write_config(tmp: Path, config: Mapping[str, Any]) -> Path:
 
 @contextlib.contextmanager
 def run_proxy(
-    tmp: Path, config: Mapping[str, Any], *, workers: int = 1, env: Mapping[str, str] | None = None
+    tmp: Path,
+    config: Mapping[str, Any],
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[Proxy]:
-    port, admin_port = free_port(), free_port()
+    port, admin_port = port or free_port(), free_port()
     full = {
         "listen": f"127.0.0.1:{port}",
         "admin_listen": f"127.0.0.1:{admin_port}",
@@ -111,9 +116,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_backend(*args: str) -> Iterator[str]:
+def run_backend(*args: str, port: int | None = None) -> Iterator[str]:
     """The demo backend as a real process (unverified unless args say otherwise)."""
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo_backend", "--port", str(port), "--no-access-log", *args],
         stdout=subprocess.DEVNULL,

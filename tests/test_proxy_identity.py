@@ -1,0 +1,273 @@
+"""Identity end to end: bearer JWTs and service tokens through a real proxy, policies,
+signed forwarding verified by the demo backend with ``proxy.verify``, and reload."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.harness import ROOT, Proxy, run_backend, run_proxy
+from tests.oidc_server import KeyServer, new_key
+from tests.support import free_port
+
+TIMEOUT = httpx.Timeout(10.0)
+SECRET = "s3cret-token-for-ci"
+
+
+@dataclass
+class Stack:
+    proxy: Proxy
+    backend: str
+    idp: KeyServer
+
+    def token(self, **claims: object) -> str:
+        return self.idp.sign(self.idp.claims(time.time(), **claims))
+
+    def get(self, path: str, token: str | None = None, **kw: object) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return httpx.get(f"{self.proxy.url}{path}", headers=headers, timeout=TIMEOUT)
+
+
+def routes(backend: str, admins: str = "admins") -> list[dict[str, object]]:
+    return [
+        {"name": "items", "match": {"path": "/api/items/"}, "to": backend, "public": True},
+        {
+            "name": "admin",
+            "match": {"path": "/admin/"},
+            "to": backend,
+            "allow": {"groups": [admins]},
+        },
+        {
+            "name": "api",
+            "match": {"path": "/api/"},
+            "to": backend,
+            "allow": {"groups": ["deployers"], "auth": ["bearer", "service_token"]},
+            "deny": {"emails": ["blocked@example.com"]},
+            "identity_headers": True,
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("identity")
+    key = tmp / "signing.jwk"
+    subprocess.run(
+        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(key)], check=True, cwd=ROOT
+    )
+    proxy_port, backend_port = free_port(), free_port()
+    public_url = f"http://127.0.0.1:{proxy_port}"
+    backend_url = f"http://127.0.0.1:{backend_port}"
+    verify = [
+        "--jwks-url",
+        f"{public_url}/.edgeward/jwks.json",
+        "--issuer",
+        public_url,
+        "--audience",
+        backend_url,
+    ]
+    with KeyServer([new_key("RS256")]) as idp, run_backend(*verify, port=backend_port):
+        config = {
+            "bearer": [{"issuer": idp.issuer, "audiences": ["api://orders"]}],
+            "service_tokens": [
+                {
+                    "id": "ci-bot",
+                    "secret_sha256": hashlib.sha256(SECRET.encode()).hexdigest(),
+                    "groups": ["deployers"],
+                }
+            ],
+            "signing": {"key_files": [str(key)]},
+            "routes": routes(backend_url),
+        }
+        with run_proxy(tmp, config, port=proxy_port) as proxy:
+            yield Stack(proxy, backend_url, idp)
+
+
+def test_no_credentials_is_401_with_bearer_challenge(stack: Stack) -> None:
+    r = stack.get("/api/hello")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('Bearer realm="edgeward"')
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_valid_bearer_reaches_verified_backend_with_identity(stack: Stack) -> None:
+    r = stack.get("/api/hello", stack.token())
+    assert r.status_code == 200, r.text
+    caller = r.json()["caller"]
+    assert caller["subject"] == "client-1" and caller["auth"] == "bearer"
+    assert "deployers" in caller["groups"]
+
+
+def test_backend_refuses_requests_that_bypass_the_proxy(stack: Stack) -> None:
+    r = httpx.get(f"{stack.backend}/api/hello", timeout=TIMEOUT)
+    assert r.status_code == 401
+    forged = {
+        "edgeward-assertion": "x.y.z",
+        "signature-input": 'edgeward=("@method")',
+        "signature": "edgeward=:AA==:",
+    }
+    assert (
+        httpx.get(f"{stack.backend}/api/hello", headers=forged, timeout=TIMEOUT).status_code == 401
+    )
+
+
+def test_signed_body_is_verified_by_backend(stack: Stack) -> None:
+    r = httpx.post(
+        f"{stack.proxy.url}/api/echo",
+        content=b'{"order": 1}',
+        headers={"authorization": f"Bearer {stack.token()}"},
+        timeout=TIMEOUT,
+    )
+    assert r.status_code == 200, r.text
+    names = [name for name, _ in r.json()["headers"]]
+    assert "content-digest" in names and "edgeward-assertion" in names
+    assert ["edgeward-user", "client-1"] in r.json()["headers"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"exp": 1}, "token_expired"),
+        ({"aud": "api://other"}, "bad_audience"),
+        ({"iss": "http://127.0.0.1:1"}, None),
+        ({"email": "a@b@example.com"}, None),
+    ],
+)
+def test_invalid_tokens_are_401_invalid_token(
+    stack: Stack, claims: dict[str, object], code: str | None
+) -> None:
+    r = stack.get("/api/hello", stack.token(**claims))
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    if code:
+        assert r.json()["code"] == code
+
+
+def test_alg_none_and_garbage_are_refused(stack: Stack) -> None:
+    def b64(d: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    unsigned = f"{b64({'alg': 'none'})}.{b64(stack.idp.claims(time.time()))}."
+    assert stack.get("/api/hello", unsigned).status_code == 401
+    assert stack.get("/api/hello", "not-a-jwt").status_code == 401
+    two = stack.get("/api/hello", headers={"authorization": "Bearer a"}).status_code
+    assert two == 401
+
+
+def test_service_token(stack: Stack) -> None:
+    good = {"edgeward-client-id": "ci-bot", "edgeward-client-secret": SECRET}
+    r = stack.get("/api/hello", headers=good)
+    assert r.status_code == 200 and r.json()["caller"]["subject"] == "service:ci-bot"
+    bad = {"edgeward-client-id": "ci-bot", "edgeward-client-secret": "wrong"}
+    assert stack.get("/api/hello", headers=bad).status_code == 401
+    unknown = {"edgeward-client-id": "nobody", "edgeward-client-secret": SECRET}
+    assert stack.get("/api/hello", headers=unknown).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/stats",
+        "//admin/stats",
+        "/api/../admin/stats",
+        "/%61dmin/stats",
+        "/ADMIN/../admin/stats",
+    ],
+)
+def test_admin_paths_need_the_admin_group(stack: Stack, path: str) -> None:
+    r = stack.get(path, stack.token())  # a deployer, not an admin
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "no_rule_allows"
+
+
+def test_admin_group_reaches_admin(stack: Stack) -> None:
+    assert stack.get("/admin/stats", stack.token(groups=["admins"])).status_code == 200
+
+
+def test_deny_wins(stack: Stack) -> None:
+    r = stack.get("/api/hello", stack.token(email="blocked@example.com"))
+    assert r.status_code == 403 and r.json()["code"] == "deny_rule_matched"
+
+
+def test_public_route_is_signed_without_assertion(stack: Stack) -> None:
+    r = stack.get("/api/items/7")
+    assert r.status_code == 200  # the verifying backend accepted the public signature
+
+
+def test_jwks_and_whoami(stack: Stack) -> None:
+    keys = httpx.get(f"{stack.proxy.url}/.edgeward/jwks.json", timeout=TIMEOUT).json()["keys"]
+    assert keys and all("d" not in k for k in keys)
+    who = stack.get("/.edgeward/whoami", stack.token())
+    assert who.json()["sub"] == "client-1" and who.json()["auth"] == "bearer"
+    assert stack.get("/.edgeward/whoami").status_code == 401
+
+
+def test_audit_line_and_decision_metric(stack: Stack) -> None:
+    r = stack.get("/api/hello", stack.token(email="blocked@example.com"))
+    rid = r.headers["x-request-id"]
+    audit = stack.proxy.wait_for_line(
+        lambda line: line.get("type") == "audit" and line.get("request_id") == rid
+    )
+    assert audit["decision"] == "deny" and audit["reason"] == "deny_rule_matched"
+    assert audit["subject"] == "client-1" and audit["rule"].startswith("routes[2].deny")
+    metrics = httpx.get(f"{stack.proxy.admin}/metrics", timeout=TIMEOUT).text
+    assert (
+        'edgeward_auth_decisions_total{decision="deny",reason="deny_rule_matched",route="api"}'
+        in metrics
+    )
+
+
+def test_policy_reload_and_broken_file_keeps_policy(stack: Stack) -> None:
+    path = stack.proxy.config_path
+    original = path.read_text()
+    admin_token = stack.token(groups=["admins"])
+    try:
+        config = yaml.safe_load(original)
+        config["routes"] = routes(stack.backend, admins="superadmins")
+        path.write_text(yaml.safe_dump(config))
+        deadline = time.monotonic() + 10
+        while stack.get("/admin/stats", admin_token).status_code != 403:
+            assert time.monotonic() < deadline, "new policy not applied"
+            time.sleep(0.1)
+        path.write_text(original.replace("routes:", "routes:\n- {name: broken, alow: {}}\n", 1))
+        stack.proxy.wait_for_line(lambda line: "reload refused" in str(line.get("message", "")))
+        assert stack.get("/admin/stats", admin_token).status_code == 403  # still the last good one
+        metrics = httpx.get(f"{stack.proxy.admin}/metrics", timeout=TIMEOUT).text
+        assert "edgeward_config_reload_errors_total 1.0" in metrics
+    finally:
+        path.write_text(original)
+    deadline = time.monotonic() + 10
+    while stack.get("/admin/stats", admin_token).status_code != 200:
+        assert time.monotonic() < deadline, "original policy not restored"
+        time.sleep(0.1)
+
+
+def test_key_file_is_private(stack: Stack, tmp_path: Path) -> None:
+    out = tmp_path / "k.jwk"
+    subprocess.run(
+        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(out), "--alg", "ES256"],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    assert out.stat().st_mode & 0o777 == 0o600
+    again = subprocess.run(
+        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert again.returncode == 1
