@@ -136,7 +136,7 @@ async def test_dispatch_by_local_address() -> None:
     async def ignore(message: object) -> None:
         return None
 
-    same_port = ListenerDispatch(proxy, admin, ("0.0.0.0", 8080), ("127.0.0.1", 8080))  # type: ignore[arg-type]
+    same_port = ListenerDispatch(proxy, admin, ("0.0.0.0", 8080), ("127.0.0.1", 8080))
     for scope in (
         {"type": "http", "server": ("127.0.0.1", 8080)},  # the admin's exact address
         {"type": "http", "server": ("::ffff:127.0.0.1", 8080)},  # the same, dual-stack
@@ -148,7 +148,7 @@ async def test_dispatch_by_local_address() -> None:
     assert seen == ["admin", "admin", "proxy", "proxy", "proxy"]
 
     seen.clear()
-    by_port = ListenerDispatch(proxy, admin, ("0.0.0.0", 8080), ("0.0.0.0", 9090))  # type: ignore[arg-type]
+    by_port = ListenerDispatch(proxy, admin, ("0.0.0.0", 8080), ("0.0.0.0", 9090))
     await by_port({"type": "websocket", "server": ("127.0.0.1", 9090)}, nothing, ignore)
     await by_port({"type": "http", "server": ("127.0.0.1", 8080)}, nothing, ignore)
     assert seen == ["admin", "proxy"]
