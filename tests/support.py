@@ -20,7 +20,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[Any] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 15.0, proc: subprocess.Popen[Any] | None = None
+) -> None:
     """Block until something accepts on 127.0.0.1:port (bounded in time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,7 +57,9 @@ def serve_asgi(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str
 
 
 @contextlib.contextmanager
-def run_process(args: Sequence[str], port: int, timeout: float = 20.0) -> Iterator[subprocess.Popen[bytes]]:
+def run_process(
+    args: Sequence[str], port: int, timeout: float = 20.0
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a real process that listens on ``port``; stop it afterwards."""
     proc = subprocess.Popen(
         [sys.executable, *args] if args[0].endswith(".py") or args[0] == "-m" else list(args),
