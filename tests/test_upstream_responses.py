@@ -115,7 +115,9 @@ async def test_chunked_with_extensions_and_trailers(pool: UpstreamPool) -> None:
     async with raw_server(scripted(wire)) as server:
         resp = await pool.request(server.origin, "GET", b"/", [(b"host", b"x")])
         assert (b"transfer-encoding", b"chunked") in resp.headers  # framing kept for the caller
+        headers = list(resp.headers)
         assert await read_all(resp) == b"hello world"
+        assert resp.headers == headers  # trailers are dropped, not merged into the headers
         assert await get(pool, server.origin) == (200, b"next")
         assert server.accepted == 1
 
@@ -178,6 +180,31 @@ async def test_endless_interim_responses_are_bounded(pool: UpstreamPool) -> None
         with pytest.raises(UpstreamProtocolError) as info:
             await get(pool, server.origin)
         assert info.value.code == "upstream_headers_too_large"
+
+
+async def test_endless_trailer_is_bounded(pool: UpstreamPool) -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n0\r\nx-t: "
+        )
+        while True:
+            await peer.send(b"v" * 4096)
+
+    async with raw_server(handler) as server:
+        resp = await pool.request(server.origin, "GET", b"/", [(b"host", b"x")], timeouts=QUICK)
+        with pytest.raises(UpstreamProtocolError) as info:
+            await read_all(resp)
+        assert info.value.code == "upstream_headers_too_large"
+
+
+async def test_body_bytes_after_head_response_prevent_reuse(pool: UpstreamPool) -> None:
+    wire = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\njunk"
+    async with raw_server(scripted(wire)) as server:
+        assert await get(pool, server.origin, "HEAD") == (200, b"")
+        assert pool.stats()["open"] == 0  # out of step: closed, not pooled
+        assert await get(pool, server.origin) == (200, b"junk")  # a new connection's answer
+        assert server.accepted == 2
 
 
 async def test_large_header_block_under_limit_is_fine(pool: UpstreamPool) -> None:

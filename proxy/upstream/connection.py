@@ -29,7 +29,7 @@ from proxy.upstream.errors import (
 
 HIGH_WATER = 64 * 1024  # unread body bytes above which the socket is paused
 LOW_WATER = 16 * 1024  # ... and below which it is resumed
-MAX_HEAD_BYTES = 64 * 1024  # status lines + header blocks of one response, 1xx included
+MAX_HEAD_BYTES = 64 * 1024  # bytes without body data: head + 1xx, or chunk lines + trailers
 _TIMER_SLACK = 0.001  # the loop may run a timer up to its clock resolution early
 
 
@@ -86,7 +86,7 @@ class Connection(asyncio.Protocol):
         self._head_request = head_request
         self._interim = False
         self._swap_parser = False
-        self._head_bytes = 0
+        self._overhead = 0
         self._header_sum = 0
         self._rx_any = False
         self._buffered = 0
@@ -211,8 +211,9 @@ class Connection(asyncio.Protocol):
             self.abort()
             return
         self._rx_any = True
-        if not self.headers_done:
-            self._head_bytes += len(data)
+        # Bytes that yield no body data (status lines, headers, 1xx, chunk lines,
+        # trailers) are bounded: httptools buffers a header field until it ends.
+        self._overhead += len(data)
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade:
@@ -222,7 +223,7 @@ class Connection(asyncio.Protocol):
         except HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
         else:
-            if not self.headers_done and self._head_bytes > MAX_HEAD_BYTES:
+            if self._overhead > MAX_HEAD_BYTES and not self.complete:
                 self._fail(self._too_large())
         if self._swap_parser:
             # httptools cannot be told that a response to HEAD has no body
@@ -270,6 +271,8 @@ class Connection(asyncio.Protocol):
         self._conn_tokens = set()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:
+            return  # a trailer field: discarded (RFC 9112 §7.1.2), never merged
         # Counted here too: a whole header block can arrive within one read.
         self._header_sum += len(name) + len(value) + 4
         name = name.lower()
@@ -322,6 +325,7 @@ class Connection(asyncio.Protocol):
         if self.complete:
             self.keep_alive = False  # body bytes after a HEAD response
             return
+        self._overhead = 0
         self._chunks.append(data)
         self._buffered += len(data)
         if self._buffered > HIGH_WATER and not self._read_paused:
