@@ -14,7 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from proxy.server.metrics_registry import MULTIPROC_ENV, registry
-from tests.apps.harness import Served, serving
+from tests.apps.harness import Served, config_for, serving, start, stop
+from tests.support import free_port
 
 
 def alive(pid: int) -> bool:
@@ -89,15 +90,30 @@ def test_a_killed_worker_is_replaced(server: Served) -> None:
     assert server.proc.poll() is None
 
 
-def test_sigterm_to_the_supervisor_stops_every_worker() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_to_the_supervisor_stops_every_worker(sig: int) -> None:
     with serving(workers=2, shutdown={"drain_delay": "0.5s", "grace": "3s"}) as server:
         pids = worker_pids(server)
         multiproc = httpx.get(server.admin_url("/pid"), timeout=5).json()["multiproc"]
         assert multiproc and Path(multiproc).is_dir()
-        server.signal(signal.SIGTERM)
+        server.signal(sig)
         assert server.wait(timeout=0.5 + 3 + 3) == 0
         assert not any(alive(pid) for pid in pids)
         assert not Path(multiproc).exists()
+
+
+def test_worker_start_up_failure_stops_the_supervisor_with_exit_1() -> None:
+    proc = start(config_for(free_port(), free_port()), workers=2, factory="build_failing")
+    try:
+        assert proc.wait(20) == 1
+        assert proc.stderr is not None
+        stderr = proc.stderr.read().decode()
+    finally:
+        stop(proc)
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "edgeward: cannot start: a worker failed during start-up (see the log)"
+    )
 
 
 def test_single_process_has_no_multiprocess_metrics() -> None:
