@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy import logs
+from proxy import logs, readiness
 from proxy.admin import AdminApp
 from proxy.app import ProxyApp
 from proxy.config.schema import Config
@@ -19,5 +19,5 @@ def build(config: Config, state: RuntimeState) -> tuple[Any, Any]:
     logs.configure(config.log.level)
     services = Services.build(config)
     proxy_app = ProxyApp(services, RouteTable(config), state.config_path)
-    admin_app = AdminApp(state, registry)
+    admin_app = AdminApp(state, registry, readiness.checks(services))
     return proxy_app, admin_app

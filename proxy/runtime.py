@@ -9,6 +9,7 @@ does not touch.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from proxy.routing import Router
 from proxy.sign import Signer
 from proxy.signing import AssertionMinter, KeySet, RequestSigner
 from proxy.upstream import Origin, Timeouts, UpstreamPool
+
+log = logging.getLogger("edgeward")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,16 @@ def _count_jwks_refresh(issuer: str, result: str) -> None:
     JWKS_REFRESHES.labels(issuer, result).inc()
 
 
+def _not_yet_enforced(config: Config) -> None:
+    """Say loudly which configured features this build does not enforce yet."""
+    for i, route in enumerate(config.routes):
+        for key in ("cache", "rate_limit"):
+            if getattr(route, key) is not None:
+                log.warning("routes[%d].%s is not implemented in this build and is ignored", i, key)
+    if config.oidc:
+        log.warning("oidc: browser login is not implemented in this build; browsers get 401")
+
+
 @dataclass
 class Services:
     """Long-lived, built once per process: kept across policy reloads."""
@@ -113,8 +126,9 @@ class Services:
 
     @classmethod
     def build(cls, config: Config, log: JsonLog | None = None) -> Services:
+        _not_yet_enforced(config)
         tls = ssl_context(config)
-        log = log or JsonLog()
+        json_log = log or JsonLog()
         pool = UpstreamPool(
             max_connections=config.upstream.max_connections,
             max_idle=config.upstream.max_idle,
@@ -134,11 +148,11 @@ class Services:
             config=config,
             pool=pool,
             http=http,
-            log=log,
+            log=json_log,
             trusted_proxies=tuple(config.trusted_proxies),
             tls=tls,
             keys=keys,
-            admission=Admission(bearer, tokens, log),
+            admission=Admission(bearer, tokens, json_log),
             signer=Signer(minter, _request_signer(config, keys)),
         )
 
