@@ -233,6 +233,23 @@ async def test_fully_buffered_response_is_reusable_without_reading(pool: Upstrea
         assert pool.stats()["idle"] == 1
 
 
+async def test_closing_the_pool_fails_slot_waiters() -> None:
+    pool = UpstreamPool(max_connections=1)
+    async with raw_server(silent) as server:
+        first = asyncio.create_task(pool.request(server.origin, "GET", b"/", HOST))
+        await wait_until(lambda: server.accepted == 1)
+        second = asyncio.create_task(pool.request(server.origin, "GET", b"/", HOST))
+        await asyncio.sleep(0)
+        await pool.aclose()
+        with pytest.raises(UpstreamConnectError) as info:
+            await asyncio.wait_for(second, 2)
+        assert info.value.code == "upstream_pool_closed"
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert pool.stats()["open"] == 0
+
+
 async def test_closed_pool_refuses(pool: UpstreamPool) -> None:
     await pool.aclose()
     with pytest.raises(UpstreamConnectError):

@@ -58,6 +58,8 @@ async def send_body(
             conn.write(chunk)
         if conn.write_paused:
             await conn.drain()
+            if conn.stop_sending:
+                break
     else:
         _finish_body(conn, sent, content_length)
     if conn.failure is not None and not conn.headers_done:

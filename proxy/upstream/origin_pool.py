@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from proxy.upstream.connection import Connection
 from proxy.upstream.dial import dial
-from proxy.upstream.errors import UpstreamTimeout
+from proxy.upstream.errors import UpstreamConnectError, UpstreamTimeout
 from proxy.upstream.origin import Origin
 
 
@@ -101,6 +101,12 @@ class OriginPool:
 
     def close(self) -> None:
         self.closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(
+                    UpstreamConnectError("upstream pool is closed", code="upstream_pool_closed")
+                )
         while self.idle:
             self.discard(self.idle.pop())
         if self._sweeper is not None:
@@ -159,7 +165,7 @@ class OriginPool:
 
     def _pass_on(self, fut: asyncio.Future[Connection | None]) -> None:
         """A waiter gave up; whatever it was handed meanwhile must not leak."""
-        if not fut.done() or fut.cancelled():
+        if not fut.done() or fut.cancelled() or fut.exception() is not None:
             fut.cancel()
             if fut in self._waiters:
                 self._waiters.remove(fut)
