@@ -56,7 +56,7 @@ def _wrap_with_verifier(app: FastAPI, args: argparse.Namespace) -> FastAPI:
         log.warning(UNVERIFIED_WARNING)
         return app
     try:
-        from proxy.verify import Verifier  # noqa: PLC0415 - only verified backends load it
+        from proxy.verify import Verifier
     except ImportError as exc:
         raise VerifierUnavailable(f"proxy.verify is not importable: {exc}") from exc
     hmac_key = _read_key(args.hmac_key_file) if args.hmac_key_file else None

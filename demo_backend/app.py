@@ -39,7 +39,7 @@ def install_verifier(app: FastAPI, verifier: object) -> None:
     verifier and its dependencies.
     """
     try:
-        from proxy.verify import Verifier, VerifyMiddleware  # noqa: PLC0415
+        from proxy.verify import Verifier, VerifyMiddleware
     except ImportError as exc:
         raise VerifierUnavailable(f"proxy.verify is not importable: {exc}") from exc
     if not isinstance(verifier, Verifier):
