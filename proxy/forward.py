@@ -26,6 +26,7 @@ from proxy.upstream import (
     UpstreamConnectError,
     UpstreamError,
     UpstreamPool,
+    UpstreamRequestError,
     UpstreamResponse,
     UpstreamTimeout,
 )
@@ -34,6 +35,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def upstream_failure(route: str, exc: UpstreamError) -> ProxyError:
+    if isinstance(exc, UpstreamRequestError):  # the client's request cannot be framed
+        return ProxyError(400, "bad_request", "the request cannot be forwarded as sent")
     if isinstance(exc, UpstreamTimeout):
         count_upstream_error(route, "timeout")
         return ProxyError(504, "upstream_timeout", "the upstream did not answer in time")
