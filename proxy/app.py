@@ -9,6 +9,7 @@ endpoints under ``/.edgeward/`` are answered before routing and never forwarded.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,8 @@ from proxy.paths import BadTarget, canonical_host, normalize_path
 from proxy.policy import Allowed
 from proxy.runtime import RouteTable, RouteTarget, Services
 from proxy.websocket import refuse, relay_websocket
+
+log = logging.getLogger("edgeward")
 
 
 class ProxyApp:
@@ -56,6 +59,10 @@ class ProxyApp:
             await self._fail(req, error, send)
         except ClientDisconnected:
             req.status = req.status or 499  # the client closed before the answer
+        except Exception:
+            # A bug of ours: the operator gets the traceback, the client a clean 500.
+            log.exception("unhandled error in request %s", req.request_id)
+            await self._fail(req, ProxyError(500, "internal_error", "internal error"), send)
         finally:
             self.finish(req)
 
