@@ -2,26 +2,28 @@
 
 ``jwks.json`` publishes the public signing keys for backends, ``whoami`` shows
 the caller's identity, and ``auth`` answers forward-auth subrequests from a
-front proxy (2xx = allow, 401/403 = refuse), which sends the original method
+front proxy (2xx = allow, 401/403 = refuse; no route is 403), which sends the original method
 and URI in ``X-Forwarded-Method`` / ``X-Forwarded-Uri`` — believed only from a
 trusted peer, otherwise a client could ask about any URL but the one it is on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import orjson
 
 from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.forward import Send
-from proxy.paths import BadTarget, normalize_path
+from proxy.paths import BadTarget, canonical_host, normalize_path
 from proxy.runtime import RouteTable, Services
 from proxy.sign import identity_fields
 
 PREFIX = "/.edgeward/"
+# RFC 9110 §5.6.2: a method is a token.
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 Handler = Callable[[Request, RouteTable, Services, Send], Awaitable[None]]
 
 
@@ -77,34 +79,62 @@ async def whoami(req: Request, table: RouteTable, services: Services, send: Send
 
 
 async def forward_auth(req: Request, table: RouteTable, services: Services, send: Send) -> None:
-    scope_headers: list[tuple[bytes, bytes]] = req.scope["headers"]
-    uri = _trusted_header(req, scope_headers, b"x-forwarded-uri")
-    method = _trusted_header(req, scope_headers, b"x-forwarded-method")
-    if uri is None:
+    if not req.trusted_peer:
         raise ProxyError(
             400,
             "forward_auth_untrusted",
             "X-Forwarded-Uri is required and only accepted from trusted proxies",
         )
     try:
-        req.path = normalize_path(urlsplit(uri.decode("latin-1")).path.encode("latin-1") or b"/")
+        _describe_original(req, req.scope["headers"])
     except BadTarget as exc:
         raise ProxyError(400, "bad_request_target", str(exc)) from None
-    req.method = (method or b"GET").decode("latin-1").upper()
-    if host := _trusted_header(req, scope_headers, b"x-forwarded-host"):
-        req.host = host.decode("latin-1").lower()
-    target = table.match(req)
+    try:
+        target = table.match(req)
+    except ProxyError as exc:
+        if exc.status != 404:
+            raise
+        # A front proxy knows only 2xx / 401 / 403 (anything else is its own 500):
+        # no route for the original request means it may not pass.
+        raise ProxyError(403, exc.code, "no route matches the original request") from None
     await services.admission.admit(req, target.policy)
-    headers = []
+    headers = [(b"cache-control", b"no-store")]
     if req.identity is not None:
-        headers = [(k.encode(), v.encode()) for k, v in identity_fields(req.identity).items()]
+        headers += [(k.encode(), v.encode()) for k, v in identity_fields(req.identity).items()]
     await _respond(req, send, 200, b"", b"text/plain", headers)
 
 
-def _trusted_header(req: Request, headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    if not req.trusted_peer:
-        return None
-    return next((v for k, v in headers if k == name), None)
+def _describe_original(req: Request, headers: list[tuple[bytes, bytes]]) -> None:
+    """Point ``req`` at the original request the front proxy asks about.
+
+    The URI is taken in origin form only (RFC 9112 §3.2.1) and normalised like any
+    request target: a general URI parser would read ``//admin/x`` as authority
+    ``admin`` and path ``/x`` and authorise a path other than the one forwarded.
+    """
+    uri = _one(headers, b"x-forwarded-uri")
+    if uri is None:
+        raise BadTarget("X-Forwarded-Uri is required")
+    raw_path, _, query = uri.partition(b"?")
+    req.path, req.query = normalize_path(raw_path), query
+    method = _one(headers, b"x-forwarded-method") or b"GET"
+    if not _TOKEN.match(method):
+        raise BadTarget("X-Forwarded-Method is not an HTTP method")
+    req.method = method.decode("ascii").upper()
+    proto = _one(headers, b"x-forwarded-proto")
+    if proto is not None:
+        if proto not in (b"http", b"https"):
+            raise BadTarget("X-Forwarded-Proto must be http or https")
+        req.scheme = proto.decode("ascii")
+    if (host := _one(headers, b"x-forwarded-host")) is not None:
+        req.host = canonical_host(host.decode("latin-1"), req.scheme)
+
+
+def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of a header that must appear at most once (a repeat is ambiguous)."""
+    values = [v for k, v in headers if k == name]
+    if len(values) > 1:
+        raise BadTarget(f"{name.decode()} is repeated")
+    return values[0] if values else None
 
 
 ENDPOINTS: dict[str, Handler] = {
