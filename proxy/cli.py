@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -37,9 +38,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from proxy.config.loader import check
+    from proxy.config.advice import find_key_warnings
+    from proxy.config.loader import inspect_config
+    from proxy.config.validate import find_file_errors
 
-    errors, warnings = check(_config_path(args))
+    report = inspect_config(_config_path(args))
+    errors, warnings = list(report.errors), list(report.warnings)
+    if report.config is not None:
+        # Key and CA contents are parsed here, not on every load: what start would
+        # fail on must fail here first.
+        errors += find_file_errors(report.config)
+        warnings += find_key_warnings(report.config)
     for problem in errors:
         print(f"{problem.path}: {problem.message}")
     for problem in warnings:
@@ -47,6 +56,60 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not errors:
         print("ok", file=sys.stderr)
     return 1 if errors else 0
+
+
+EXPLAIN_EPILOG = """\
+exit status:
+  0  allow (forwarded; also a /.edgeward/ endpoint, which the proxy answers itself)
+  1  usage or configuration error
+  2  deny: 403 by policy, 404 no route, or 400 for a URL the proxy refuses
+  3  login: no identity given for a protected route (401, or sign-in for a browser)
+
+--token is decoded WITHOUT verifying its signature: explain is a review tool,
+not an authenticator.
+
+examples:
+  edgeward explain --config edgeward.yaml --url https://api.example.com/admin/
+  edgeward explain --config edgeward.yaml --url /admin/users --method POST \\
+      --claims '{"sub": "a", "email": "a@x.com", "groups": ["admins"], "auth": "session"}'
+"""
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import time
+
+    from proxy.config.loader import ConfigError, load_config
+    from proxy.explain import (
+        EXIT_CODES,
+        ExplainError,
+        build_question,
+        explain,
+        render_json,
+        render_text,
+    )
+
+    path = _config_path(args)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"edgeward: invalid configuration {path}:\n{exc}", file=sys.stderr)
+        return 1
+    try:
+        question = build_question(
+            config,
+            args.url,
+            args.method,
+            claims=args.claims,
+            token=args.token,
+            client_ip=args.client_ip,
+            now=time.time(),
+        )
+        answer = explain(config, question)
+    except ExplainError as exc:
+        print(f"edgeward explain: {exc}", file=sys.stderr)
+        return 1
+    print(render_json(answer) if args.json else render_text(answer))
+    return EXIT_CODES[answer.verdict]
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -67,9 +130,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1, like configuration errors: `explain` gives 2 and 3 meanings."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgeward", description="Identity-aware reverse proxy.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="edgeward", description="Identity-aware reverse proxy.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="serve")
     run.add_argument("--config", help="YAML file (default: $EDGEWARD_CONFIG)")
@@ -79,6 +150,23 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate config and policies")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
+
+    exp = sub.add_parser(
+        "explain",
+        help="show the route, rule and decision for one URL",
+        description="What the proxy would do with one request, and why.",
+        epilog=EXPLAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exp.add_argument("--config", help="YAML file (default: $EDGEWARD_CONFIG)")
+    exp.add_argument("--url", required=True, help="http(s) URL, or a path on public_url")
+    exp.add_argument("--method", default="GET")
+    who = exp.add_mutually_exclusive_group()
+    who.add_argument("--claims", metavar="JSON", help="identity as claims (auth: bearer|session)")
+    who.add_argument("--token", metavar="JWT", help="identity from a JWT (NOT verified)")
+    exp.add_argument("--client-ip", metavar="IP", help="client address for ip_ranges rules")
+    exp.add_argument("--json", action="store_true", help="print one JSON object")
+    exp.set_defaults(func=cmd_explain)
 
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
