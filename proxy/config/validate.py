@@ -297,7 +297,7 @@ def upstream_origins(draft: Draft) -> Iterator[Problem]:
         try:
             Origin.parse(route.to)
         except ValueError as exc:
-            yield problem(("routes", index, "to"), str(exc))
+            yield problem(("routes", index, "to"), f"cannot be used as an upstream: {exc}")
 
 
 def _key_file_errors(config: Config) -> Iterator[Problem]:
@@ -334,8 +334,8 @@ _CHECKS: tuple[_Check, ...] = (
     _Check(distinct_listeners, ("listen", "admin_listen")),
     _Check(store_url, ("store",)),
     _Check(unique_oidc_names, ("oidc",)),
-    _Check(unique_bearer_issuers, ("bearer",)),
     _Check(bearer_algorithms, ("bearer",)),
+    _Check(unique_bearer_issuers, ("bearer",)),
     _Check(unique_service_token_ids, ("service_tokens",)),
     _Check(hmac_key_present, ("signing",)),
     _Check(key_files_exist, ("signing",)),
