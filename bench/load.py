@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bench.procs import Cores, cpu_seconds
+from bench.procs import Cores, CpuTimes, cpu_times
 
 _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _REQUESTS = re.compile(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m)", re.MULTILINE)
@@ -53,26 +53,39 @@ class WrkResult:
 @dataclass(frozen=True)
 class Measurement:
     wrk: WrkResult
-    cpu_seconds: float | None  # of the process under test over the window
+    cpu: CpuTimes | None  # of the process under test over the window
+
+    def _per_request(self, seconds: float) -> float:
+        return seconds / self.wrk.requests * 1e6
 
     @property
     def cpu_us_per_request(self) -> float | None:
-        if self.cpu_seconds is None or not self.wrk.requests:
+        if self.cpu is None or not self.wrk.requests:
             return None
-        return self.cpu_seconds / self.wrk.requests * 1e6
+        return self._per_request(self.cpu.total)
+
+    @property
+    def split_us_per_request(self) -> tuple[float, float] | None:
+        """(user, kernel) µs per request."""
+        if self.cpu is None or not self.wrk.requests:
+            return None
+        return self._per_request(self.cpu.user), self._per_request(self.cpu.system)
 
 
 def wrk(
     url: str, load: Load, seconds: float, cores: Cores, headers: Mapping[str, str]
 ) -> WrkResult:
     args = ["taskset", "-c", ",".join(map(str, sorted(cores.load))), "wrk"]
-    args += [f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds:g}s", "--latency"]
+    whole = max(1, round(seconds))  # wrk takes whole seconds
+    args += [f"-t{load.threads}", f"-c{load.connections}", f"-d{whole}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    out = subprocess.run(
-        [*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True
-    ).stdout
-    return parse(out)
+    done = subprocess.run(
+        [*args, url], check=False, capture_output=True, text=True, timeout=whole + 30
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse(done.stdout)
 
 
 def parse(out: str) -> WrkResult:
@@ -101,8 +114,8 @@ def measure(
     headers = headers or {}
     if load.warmup > 0:
         wrk(url, load, load.warmup, cores, headers)
-    before = cpu_seconds(pid) if pid else None
+    before = cpu_times(pid) if pid else None
     result = wrk(url, load, load.seconds, cores, headers)
-    after = cpu_seconds(pid) if pid else None
+    after = cpu_times(pid) if pid else None
     spent = None if before is None or after is None else after - before
     return Measurement(result, spent)

@@ -101,12 +101,27 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (proc(5): fields 14 and 15)."""
+@dataclass(frozen=True)
+class CpuTimes:
+    """CPU seconds a process spent in user space and in the kernel."""
+
+    user: float
+    system: float
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+    def __sub__(self, other: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.user - other.user, self.system - other.system)
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    """utime and stime of the whole process, all threads (proc(5): fields 14, 15)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may hold spaces; fields after it are plain.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return CpuTimes(int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK)
 
 
 def rss_mib(pid: int) -> float:

@@ -24,6 +24,7 @@ class Row:
     signed: str = "-"  # share of upstream requests carrying Signature / Assertion
     target_cpu_us: float | None = None  # the CPU budget this row must meet, if any
     target_p99_ms: float | None = None
+    cpu_range: str = ""  # "min-max" CPU µs/req over repeated runs
 
 
 def machine() -> str:
@@ -44,16 +45,27 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _range(row: Row) -> str:
+    return f" ({row.cpu_range})" if row.cpu_range else ""
+
+
+def _split(result: Measurement) -> str:
+    split = result.split_us_per_request
+    return "-" if split is None else f"{split[0]:.0f} + {split[1]:.0f}"
+
+
 def table(rows: Sequence[Row]) -> str:
     lines = [
-        "| target | req/s | p50 ms | p99 ms | CPU µs/req | CPU of | errors | signed / asserted |",
-        "|---|---:|---:|---:|---:|---|---:|---|",
+        "| target | req/s | p50 ms | p99 ms | CPU µs/req | user + sys | CPU of | errors "
+        "| signed / asserted |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
         w = row.result.wrk
         lines.append(
             f"| {row.name} | {w.rps:,.0f} | {w.p50_ms:.2f} | {w.p99_ms:.2f} | "
-            f"{_fmt(row.result.cpu_us_per_request)} | {row.cpu_of} | {w.errors} | {row.signed} |"
+            f"{_fmt(row.result.cpu_us_per_request)}{_range(row)} | {_split(row.result)} | "
+            f"{row.cpu_of} | {w.errors} | {row.signed} |"
         )
     return "\n".join(lines)
 
