@@ -249,11 +249,6 @@ def oversized_head(proxy: Proxy) -> bytes:
         return s.recv(65536)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy/server/protocol.py _reject answers 431/408/400 itself and never calls "
-    "proxy.metrics.count_limit('header_size' / 'header_timeout')",
-)
 def test_oversized_head_is_counted_as_a_limit(proxy: Proxy) -> None:
     name = "edgeward_limits_hit_total"
     before = sample(scrape(proxy.admin), name, limit="header_size")
@@ -261,11 +256,6 @@ def test_oversized_head_is_counted_as_a_limit(proxy: Proxy) -> None:
     assert sample(scrape(proxy.admin), name, limit="header_size") == before + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy/server/protocol.py _reject writes only an info 'log' line: a 431/408/400 "
-    "answered by the server runtime has no access line and no request-duration sample",
-)
 def test_oversized_head_has_an_access_line(proxy: Proxy) -> None:
     head = oversized_head(proxy)
     assert head.startswith(b"HTTP/1.1 431")

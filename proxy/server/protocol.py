@@ -35,9 +35,35 @@ from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from proxy.accesslog import JsonLog
+from proxy.metrics import count_limit, observe_request
 from proxy.server.problem import problem_response
 
 logger = logging.getLogger("edgeward.server")
+
+# Answers given here never reach the app, so they are logged and counted here.
+_LIMITS = {431: "header_size", 408: "header_timeout"}
+_access_log = JsonLog()
+
+
+def _record(status: int, request_id: str, client: str | None) -> None:
+    if limit := _LIMITS.get(status):
+        count_limit(limit)
+    observe_request("-", "-", status, 0.0)
+    _access_log.write(
+        {
+            "type": "access",
+            "request_id": request_id,
+            "route": "-",
+            "method": "-",
+            "path": "-",
+            "status": status,
+            "duration_ms": 0.0,
+            "upstream_ms": None,
+            "bytes": 0,
+            "client": client,
+        }
+    )
 
 SUPPORTED_VERSIONS = ("1.0", "1.1")
 # After an error response, keep reading (and dropping) what the client still sends
@@ -242,6 +268,7 @@ class EdgewardProtocol(HttpToolsProtocol):
             )
             self.transport.write(response)
             logger.info("rejected %s: %s (request_id %s)", status, detail, request_id)
+            _record(status, request_id, self.client[0] if self.client else None)
         self._linger()
 
     def _linger(self) -> None:
