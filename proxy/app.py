@@ -30,11 +30,16 @@ log = logging.getLogger("edgeward")
 
 class ProxyApp:
     def __init__(
-        self, services: Services, table: RouteTable, config_path: str | None = None
+        self,
+        services: Services,
+        table: RouteTable,
+        config_path: str | None = None,
+        worker: int = 0,
     ) -> None:
         self.services = services
         self.table = table  # swapped whole on reload; read once per request
         self.config_path = config_path
+        self.worker = worker  # 0 in a single-process server, else 1..N (in access lines)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -183,6 +188,7 @@ class ProxyApp:
                     "user": req.identity.subject if req.identity else None,
                     "auth": req.identity.auth if req.identity else None,
                     "cache": req.cache,
+                    "worker": self.worker,
                 }
             )
 

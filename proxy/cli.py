@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
+
+from proxy.config.schema import Config
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -34,7 +37,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return run(config, build, workers=args.workers, config_path=path)
+    with tempfile.TemporaryDirectory(prefix="edgeward-") as scratch:
+        config = _with_signing_key(config, scratch)
+        return run(config, build, workers=args.workers, config_path=path)
+
+
+def _with_signing_key(config: Config, scratch: str) -> Config:
+    """Without ``signing.key_files``, one key for the life of this run, shared by workers.
+
+    Each worker making its own would publish only its own key at jwks.json, and a
+    backend would reject what the other workers signed.
+    """
+    if config.signing.key_files:
+        return config
+    from proxy.signing.keys import keys_generate
+
+    key = os.path.join(scratch, "ephemeral-signing.jwk")
+    keys_generate(key, config.signing.algorithm)
+    print(
+        "edgeward: signing.key_files is not set: signing with a key made for this run; "
+        "backends must fetch /.edgeward/jwks.json again after a restart",
+        file=sys.stderr,
+    )
+    signing = config.signing.model_copy(update={"key_files": (key,)})
+    return config.model_copy(update={"signing": signing})
 
 
 def cmd_check(args: argparse.Namespace) -> int:

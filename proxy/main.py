@@ -18,6 +18,6 @@ def build(config: Config, state: RuntimeState) -> tuple[Any, Any]:
 
     logs.configure(config.log.level)
     services = Services.build(config)
-    proxy_app = ProxyApp(services, RouteTable(config), state.config_path)
+    proxy_app = ProxyApp(services, RouteTable(config), state.config_path, state.worker)
     admin_app = AdminApp(state, registry, readiness.checks(services))
     return proxy_app, admin_app

@@ -1,8 +1,8 @@
 """``edgeward run --workers 2`` as a real process: both workers serve, and the metrics
 and access lines of the two add up exactly.
 
-Each worker without ``signing.key_files`` signs with its own ephemeral key, so the
-``keyid`` of the request signature the backend received tells the workers apart.
+The ``worker`` field of each access line tells the workers apart; all of them sign
+with one key (made for the run when ``signing.key_files`` is not set).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ KEYID = re.compile(r';keyid="([^"]+)"')
 
 @dataclass(frozen=True)
 class Served:
-    """One request answered by some worker: its request id and the signing key id."""
+    """One request answered by some worker: its request id, worker and signing key id."""
 
     request_id: str
+    worker: int
     keyid: str
 
 
@@ -37,14 +38,16 @@ def echo_fresh(proxy: Proxy) -> Served:
     signature_input = next(v for k, v in r.json()["headers"] if k == "signature-input")
     match = KEYID.search(signature_input)
     assert match is not None, signature_input
-    return Served(r.headers["x-request-id"], match.group(1))
+    rid = r.headers["x-request-id"]
+    line = proxy.wait_for_line(lambda line: line.get("request_id") == rid)
+    return Served(rid, int(line["worker"]), match.group(1))
 
 
 def until_both_workers(proxy: Proxy, minimum: int = 30) -> list[Served]:
     """At least ``minimum`` requests, more until two workers answered (bounded)."""
     served: list[Served] = []
     while len(served) < MAX_REQUESTS and (
-        len(served) < minimum or len({s.keyid for s in served}) < 2
+        len(served) < minimum or len({s.worker for s in served}) < 2
     ):
         served.append(echo_fresh(proxy))
     return served
@@ -68,7 +71,7 @@ def test_request_totals_are_exact_across_two_workers(proxy: Proxy) -> None:
     served = until_both_workers(proxy)
     after = scrape(proxy.admin)
 
-    assert len({s.keyid for s in served}) == 2, "one worker served everything"
+    assert {s.worker for s in served} == {1, 2}, "one worker served everything"
     n = len(served)
     labels = {"method": "GET", "route": "api", "status": "200", "le": "+Inf"}
     bucket = "http_server_request_duration_seconds_bucket"
@@ -96,12 +99,6 @@ def test_each_request_has_exactly_one_access_line(proxy: Proxy) -> None:
         assert len(access_lines(proxy, s.request_id)) == 1, s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without signing.key_files each worker makes its own ephemeral key "
-    "(proxy/runtime.py _keyset) and /.edgeward/jwks.json publishes only the answering "
-    "worker's key, so a backend verifying with the JWKS rejects the other worker's requests",
-)
 def test_every_worker_publishes_every_signing_key(proxy: Proxy) -> None:
     used = {s.keyid for s in until_both_workers(proxy)}
     for _ in range(10):
