@@ -65,6 +65,7 @@ def _record(status: int, request_id: str, client: str | None) -> None:
         }
     )
 
+
 SUPPORTED_VERSIONS = ("1.0", "1.1")
 # After an error response, keep reading (and dropping) what the client still sends
 # for this long or this much: closing with unread input makes the kernel send a
