@@ -89,21 +89,21 @@ async def relay(req: Request, response: UpstreamResponse, receive: Receive, send
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     req.response_started = True
     watcher: asyncio.Task[None] | None = None
-    gone = asyncio.Event()
+    gone: asyncio.Event | None = None
     try:
-        async for chunk in response.body():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        async for chunk, last in response.body_parts():
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
             req.bytes_sent += len(chunk)
-            if watcher is None:
+            if not last and watcher is None:
                 # A body of more than one chunk may be a long stream (SSE):
                 # watch for the client leaving so the upstream read stops too.
+                gone = asyncio.Event()
                 watcher = asyncio.create_task(
                     _watch_disconnect(receive, asyncio.current_task(), gone)
                 )
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
         task = asyncio.current_task()
-        if gone.is_set() and task is not None:
+        if gone is not None and gone.is_set() and task is not None:
             task.uncancel()  # our own watcher cancelled us: the client left
             raise ClientDisconnected from None
         raise

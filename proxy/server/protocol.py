@@ -37,6 +37,7 @@ from uvicorn.server import ServerState
 
 from proxy.accesslog import JsonLog
 from proxy.metrics import count_limit, observe_request
+from proxy.server.coalesce import coalescing_send
 from proxy.server.problem import problem_response
 
 logger = logging.getLogger("edgeward.server")
@@ -196,6 +197,7 @@ class EdgewardProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        cycle.send = coalescing_send(cycle)  # type: ignore[method-assign,assignment]
         # Called from on_headers_complete; wait until the whole read has parsed.
         if self._feeding:
             self._deferred.append((cycle, app))

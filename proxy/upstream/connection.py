@@ -185,6 +185,11 @@ class Connection(asyncio.Protocol):
                 raise self.failure
             await self.wait()
 
+    @property
+    def drained(self) -> bool:
+        """The response is complete and every body byte has been taken."""
+        return self.complete and not self._chunks
+
     def take(self) -> bytes | None:
         """Next buffered body chunk, or None; resumes the socket below the low water mark."""
         if not self._chunks:

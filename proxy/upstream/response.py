@@ -47,6 +47,36 @@ class UpstreamResponse:
         finally:
             self._release()
 
+    def body_parts(self) -> AsyncIterator[tuple[bytes, bool]]:
+        """Like ``body()``, but each chunk says whether it is the last one.
+
+        Knowing that lets the proxy send the last chunk as the end of the message
+        (one write instead of two); a body that ends after a pause ends with
+        ``(b"", True)``, and an empty body is exactly that.
+        """
+        if self._conn is None:
+            raise RuntimeError("response already closed")
+        return self._parts(self._conn)
+
+    async def _parts(self, conn: Connection) -> AsyncIterator[tuple[bytes, bool]]:
+        try:
+            while True:
+                chunk = conn.take()
+                if chunk is not None:
+                    last = conn.drained
+                    yield chunk, last
+                    if last:
+                        return
+                elif conn.complete:
+                    yield b"", True
+                    return
+                elif conn.failure is not None:
+                    raise conn.failure
+                else:
+                    await conn.wait()
+        finally:
+            self._release()
+
     async def aclose(self) -> None:
         """Return the connection to the pool if reusable, else close it. Idempotent."""
         self._release()
