@@ -11,10 +11,10 @@ SIGHUP belongs to the app (policy reload); here it only must not end the process
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import os
-import gc
 import signal
 import threading
 import time
