@@ -9,6 +9,7 @@ forwarder needs, or into 401/403, and records it (audit line and metric).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from proxy.accesslog import JsonLog
@@ -68,7 +69,7 @@ class Admission:
         h = req.headers
         try:
             if h.authorization and self.bearer is not None:
-                token = extract_bearer(req.scope["headers"])
+                token = extract_bearer([(b"authorization", v) for v in h.authorization])
                 if token is not None:
                     return await self.bearer.authenticate(token)
             if (h.client_id or h.client_secret) and self.service_tokens is not None:
@@ -88,6 +89,7 @@ def _refused(exc: AuthError) -> ProxyError:
     return ProxyError(status, exc.code, exc.description, headers=[(b"www-authenticate", challenge)])
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not value:
         return None

@@ -8,6 +8,7 @@ whose meaning differs between servers are refused instead of guessed at
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["BadTarget", "canonical_host", "normalize_path"]
@@ -87,6 +88,7 @@ _HOST = re.compile(
 _DEFAULT_PORT = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct hosts; refusals are not cached
 def canonical_host(host: str, scheme: str) -> str:
     """Lower-case, strip one trailing dot and the scheme's default port.
 
