@@ -51,7 +51,7 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get("/{item_id}", response_model=None)
+@router.api_route("/{item_id}", methods=["GET", "HEAD"], response_model=None)
 async def get_item(
     item_id: Annotated[int, Path()],
     if_none_match: Annotated[str | None, Header()] = None,

@@ -211,3 +211,41 @@ def test_header_rules_end_to_end(proxy: Proxy) -> None:
     assert len(headers["x-request-id"]) == 1 and headers["x-request-id"] != ["client-id-abcdef"]
     assert headers["cookie"] == ["theme=dark"]
     assert "edgeward-user" not in headers  # public route: no identity headers at all
+
+
+def test_head_204_and_304_have_no_body(proxy: Proxy) -> None:
+    head = httpx.head(f"{proxy.url}/api/items/7", timeout=TIMEOUT)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) > 0
+    assert httpx.get(f"{proxy.url}/api/status/204", timeout=TIMEOUT).content == b""
+    etag = httpx.get(f"{proxy.url}/api/items/7", timeout=TIMEOUT).headers["etag"]
+    r = httpx.get(f"{proxy.url}/api/items/7", headers={"if-none-match": etag}, timeout=TIMEOUT)
+    assert r.status_code == 304 and r.content == b""
+    # The connection stays in step afterwards: the next request on it works.
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for _ in range(3):
+            assert client.head(f"{proxy.url}/api/items/7").status_code == 200
+            assert client.get(f"{proxy.url}/api/status/204").status_code == 204
+            assert client.get(f"{proxy.url}/api/hello").status_code == 200
+
+
+def test_expect_100_continue_upload(proxy: Proxy) -> None:
+    port = int(proxy.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(
+            b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        s.settimeout(5)
+        interim = s.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(b"hello")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert b"HTTP/1.1 200" in data and b'"bytes":5' in data
+
+
+def test_upstream_error_status_passes_through(proxy: Proxy) -> None:
+    r = httpx.get(f"{proxy.url}/api/status/500", timeout=TIMEOUT)
+    assert r.status_code == 500  # the backend's answer, not one of ours
