@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from tests.harness import ROOT, Proxy, run_backend, run_proxy
 from tests.oidc_server import KeyServer, new_key
@@ -44,6 +46,7 @@ class Stack:
 def routes(backend: str, admins: str = "admins") -> list[dict[str, object]]:
     return [
         {"name": "items", "match": {"path": "/api/items/"}, "to": backend, "public": True},
+        {"name": "ws", "match": {"path": "/ws"}, "to": backend, "public": True},
         {
             "name": "admin",
             "match": {"path": "/admin/"},
@@ -222,7 +225,7 @@ def test_audit_line_and_decision_metric(stack: Stack) -> None:
         lambda line: line.get("type") == "audit" and line.get("request_id") == rid
     )
     assert audit["decision"] == "deny" and audit["reason"] == "deny_rule_matched"
-    assert audit["subject"] == "client-1" and audit["rule"].startswith("routes[2].deny")
+    assert audit["subject"] == "client-1" and audit["rule"].startswith("routes[3].deny")
     metrics = httpx.get(f"{stack.proxy.admin}/metrics", timeout=TIMEOUT).text
     assert (
         'edgeward_auth_decisions_total{decision="deny",reason="deny_rule_matched",route="api"}'
@@ -271,3 +274,12 @@ def test_key_file_is_private(stack: Stack, tmp_path: Path) -> None:
         check=False,
     )
     assert again.returncode == 1
+
+
+def test_websocket_through_the_proxy_passes_backend_verification(stack: Stack) -> None:
+    uri = stack.proxy.url.replace("http://", "ws://") + "/ws"
+    with ws_connect(uri, open_timeout=10) as ws:
+        ws.send("signed hello")
+        assert ws.recv(timeout=5) == "signed hello"
+    with pytest.raises(InvalidStatus):  # straight to the backend: not signed
+        ws_connect(stack.backend.replace("http://", "ws://") + "/ws", open_timeout=10)
