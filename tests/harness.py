@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import orjson
 import yaml
 
-from tests.support import free_port, wait_for_port
+from tests.support import free_port, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,14 +104,7 @@ def run_proxy(
         stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+stop = stop_process
 
 
 @contextlib.contextmanager

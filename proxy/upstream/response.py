@@ -34,18 +34,11 @@ class UpstreamResponse:
 
     async def _iterate(self, conn: Connection) -> AsyncIterator[bytes]:
         try:
-            while True:
-                chunk = conn.take()
-                if chunk is not None:
+            async for chunk, _ in self._parts(conn):
+                if chunk:
                     yield chunk
-                elif conn.complete:
-                    return
-                elif conn.failure is not None:
-                    raise conn.failure
-                else:
-                    await conn.wait()
         finally:
-            self._release()
+            self._release()  # at once, also when this iterator is abandoned
 
     def body_parts(self) -> AsyncIterator[tuple[bytes, bool]]:
         """Like ``body()``, but each chunk says whether it is the last one.

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,13 +95,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(0.3)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc)
     if proc.stderr is not None:
         proc.stderr.close()
 
