@@ -33,6 +33,17 @@ def _load(path: Path) -> tuple[Config, RouteTable]:
     return config, RouteTable(config)  # compiles every policy: errors surface here
 
 
+def _restart_needed(running: Config, new: Config) -> bool:
+    """True when a section other than ``routes`` changed (those apply at start only)."""
+    if not new.signing.key_files:  # `edgeward run` made a key for the run: not a change
+        new = new.model_copy(
+            update={
+                "signing": new.signing.model_copy(update={"key_files": running.signing.key_files})
+            }
+        )
+    return running.model_copy(update={"routes": ()}) != new.model_copy(update={"routes": ()})
+
+
 def start(app: Reloadable, running: Config, path: str) -> asyncio.Task[None]:
     """Watch ``path`` (and SIGHUP) for the lifetime of the returned task."""
 
@@ -40,8 +51,7 @@ def start(app: Reloadable, running: Config, path: str) -> asyncio.Task[None]:
         config, table = loaded
         app.table = table
         CONFIG_RELOADS.labels("ok").inc()
-        fixed = running.model_copy(update={"routes": config.routes})
-        if fixed != config:
+        if _restart_needed(running, config):
             log.warning("config reloaded: routes applied; other changed sections need a restart")
         else:
             log.info("config reloaded: %d routes", len(config.routes))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import yaml
 
@@ -97,6 +98,7 @@ def run_proxy(
     try:
         wait_for_port(port, 20, proc)
         wait_for_port(admin_port, 20, proc)
+        _wait_live(f"http://127.0.0.1:{admin_port}/livez", proc)
         yield Proxy(
             f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", proc, log_path, path
         )
@@ -105,6 +107,19 @@ def run_proxy(
 
 
 stop = stop_process
+
+
+def _wait_live(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Sockets are bound before the app starts; wait until it answers (start-up done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"proxy exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -249,3 +250,11 @@ def test_expect_100_continue_upload(proxy: Proxy) -> None:
 def test_upstream_error_status_passes_through(proxy: Proxy) -> None:
     r = httpx.get(f"{proxy.url}/api/status/500", timeout=TIMEOUT)
     assert r.status_code == 500  # the backend's answer, not one of ours
+
+
+def test_sighup_reloads_the_config(proxy: Proxy) -> None:
+    proxy.proc.send_signal(signal.SIGHUP)
+    line = proxy.wait_for_line(lambda line: "config reloaded" in str(line.get("message", "")))
+    assert line["level"] == "info"
+    assert proxy.proc.poll() is None  # still serving
+    assert httpx.get(f"{proxy.url}/api/hello", timeout=TIMEOUT).status_code == 200
