@@ -67,7 +67,7 @@ async def relay_websocket(
     )
     req.status = 101
     async with upstream:
-        to_client = asyncio.create_task(_upstream_to_client(upstream, send))
+        to_client = asyncio.create_task(_upstream_to_client(upstream, send, req))
         try:
             await _client_to_upstream(receive, upstream)
         finally:
@@ -131,13 +131,15 @@ async def _client_to_upstream(receive: Receive, upstream: ClientConnection) -> N
             return
 
 
-async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
+async def _upstream_to_client(upstream: ClientConnection, send: Send, req: Request) -> None:
     try:
         async for data in upstream:
             if isinstance(data, str):
                 await send({"type": "websocket.send", "text": data})
+                req.bytes_sent += len(data.encode())
             else:
                 await send({"type": "websocket.send", "bytes": data})
+                req.bytes_sent += len(data)
     except ConnectionClosed:
         pass
     code = upstream.close_code or 1000

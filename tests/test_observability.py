@@ -163,6 +163,7 @@ def test_access_line_of_a_websocket_session(proxy: Proxy) -> None:
         "/ws",
         101,
     )
+    assert line["bytes"] == len(b"hello")  # what reached the client
 
 
 def test_client_request_id_is_logged_when_well_formed(proxy: Proxy) -> None:

@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -258,3 +259,16 @@ def test_sighup_reloads_the_config(proxy: Proxy) -> None:
     assert line["level"] == "info"
     assert proxy.proc.poll() is None  # still serving
     assert httpx.get(f"{proxy.url}/api/hello", timeout=TIMEOUT).status_code == 200
+
+
+def test_idle_client_connections_close_after_keep_alive(backend: str, tmp_path: Path) -> None:
+    config = {"limits": {"keep_alive": "1s"}, "routes": [public_route("api", backend, "/api/")]}
+    with (
+        run_proxy(tmp_path, config) as p,
+        socket.create_connection(("127.0.0.1", int(p.url.rsplit(":", 1)[1])), 5) as s,
+    ):
+        s.sendall(b"GET /api/hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        # Closed by the proxy well inside the socket's 5 s timeout (the default is 65 s).
+        assert s.recv(65536) == b""

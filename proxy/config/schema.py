@@ -171,6 +171,10 @@ class Limits(Model):
     max_header_bytes: ByteSize = 32 * 1024
     header_timeout: Duration = 10.0  # whole request head must arrive within this
     body_timeout: Duration = 30.0  # longest wait for the next request-body bytes
+    # Idle client connections close after this. Longer than common load-balancer
+    # idle timeouts (60 s), so the balancer closes first and never races a request
+    # into a closing connection (it would answer 502).
+    keep_alive: Duration = 65.0
 
 
 class Upstream(Model):

@@ -31,17 +31,11 @@ from proxy.server.state import AppFactory, ASGIApp, RuntimeState
 
 logger = logging.getLogger("edgeward.server")
 
-# Longer than common load-balancer idle timeouts (60 s), so the balancer, not the
-# proxy, closes idle connections; the reverse races a request into a closing
-# connection and the balancer answers 502.
-KEEP_ALIVE_SECONDS = 65
 STARTUP_FAILURE = 3  # a serving process's exit code when its apps could not start
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def uvicorn_config(
-    app: ASGIApp, config: Config, *, keep_alive: int = KEEP_ALIVE_SECONDS
-) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, config: Config) -> uvicorn.Config:
     """uvicorn's settings for Edgeward; the app does its own access log and trust boundary."""
     limits = HeadLimits(config.limits.max_header_bytes, config.limits.header_timeout)
     return uvicorn.Config(
@@ -57,7 +51,7 @@ def uvicorn_config(
         server_header=False,
         date_header=True,
         proxy_headers=False,
-        timeout_keep_alive=keep_alive,
+        timeout_keep_alive=max(1, math.ceil(config.limits.keep_alive)),
         timeout_graceful_shutdown=math.ceil(config.shutdown.grace),
         log_config=None,  # logging belongs to the app; uvicorn must not replace it
         log_level=config.log.level,
