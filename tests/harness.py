@@ -53,6 +53,24 @@ class Proxy:
         raise RuntimeError("no VmRSS")
 
 
+def edgeward(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``edgeward`` command as a real process (bounded in time).
+
+    ``EDGEWARD_*`` variables of the caller are dropped so ``${VAR:-default}``
+    substitutions in example configs take their defaults.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWARD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=30,
+    )
+
+
 def write_config(tmp: Path, config: Mapping[str, Any]) -> Path:
     path = tmp / "edgeward.yaml"
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,24 +11,11 @@ import pytest
 
 from proxy.config.loader import evaluate
 from proxy.signing.keys import generate_key, write_key
+from tests.harness import edgeward
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "deploy" / "examples" / "edgeward.yaml"
 UP = "http://127.0.0.1:9000"
-
-
-def edgeward(*args: str) -> subprocess.CompletedProcess[str]:
-    # The example's ${VAR:-default} substitutions must take their defaults here.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWARD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=30,
-    )
 
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proxy.config.loader import load_config
 from proxy.explain import ExplainError, Question, build_question, explain
+from tests.harness import edgeward
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "https://idp.example.com"
@@ -58,19 +56,6 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("explain") / "edgeward.yaml"
     path.write_text(CONFIG)
     return path
-
-
-def edgeward(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWARD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=30,
-    )
 
 
 def explain_cli(config_file: Path, *args: str) -> tuple[int, dict[str, str]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ import yaml
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from tests.harness import ROOT, Proxy, run_backend, run_proxy
+from tests.harness import Proxy, edgeward, run_backend, run_proxy
 from tests.oidc_server import KeyServer, new_key
 from tests.support import free_port
 
@@ -68,9 +66,7 @@ def routes(backend: str, admins: str = "admins") -> list[dict[str, object]]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("identity")
     key = tmp / "signing.jwk"
-    subprocess.run(
-        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(key)], check=True, cwd=ROOT
-    )
+    assert edgeward("keys", "generate", "--out", str(key)).returncode == 0
     proxy_port, backend_port = free_port(), free_port()
     public_url = f"http://127.0.0.1:{proxy_port}"
     backend_url = f"http://127.0.0.1:{backend_port}"
@@ -258,22 +254,11 @@ def test_policy_reload_and_broken_file_keeps_policy(stack: Stack) -> None:
         time.sleep(0.1)
 
 
-def test_key_file_is_private(stack: Stack, tmp_path: Path) -> None:
+def test_key_file_is_private(tmp_path: Path) -> None:
     out = tmp_path / "k.jwk"
-    subprocess.run(
-        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(out), "--alg", "ES256"],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
+    assert edgeward("keys", "generate", "--out", str(out), "--alg", "ES256").returncode == 0
     assert out.stat().st_mode & 0o777 == 0o600
-    again = subprocess.run(
-        [sys.executable, "-m", "proxy", "keys", "generate", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-    )
-    assert again.returncode == 1
+    assert edgeward("keys", "generate", "--out", str(out)).returncode == 1  # never overwrites
 
 
 def test_websocket_through_the_proxy_passes_backend_verification(stack: Stack) -> None:
