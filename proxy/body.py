@@ -40,6 +40,19 @@ class Body:
     def present(self) -> bool:
         return self.data is not None or self.stream is not None
 
+    def upstream(self) -> tuple[AsyncIterator[bytes] | None, int | None]:
+        """What the upstream client sends: (chunks, Content-Length); no length = chunked.
+
+        A buffered empty body keeps its ``Content-Length: 0``.
+        """
+        if self.data is not None:
+            return (_single(self.data) if self.data else None), len(self.data)
+        return self.stream, self.length
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
 
 NO_BODY = Body(length=None)
 

@@ -37,10 +37,6 @@ class ProxyError(Exception):
         return f"{self.status} {self.code}: {self.detail}"
 
 
-def bad_request(detail: str, code: str = "bad_request") -> ProxyError:
-    return ProxyError(400, code, detail)
-
-
 def prefers_html(accept: bytes) -> bool:
     """True when a browser asked for a page: text/html listed before any JSON type."""
     if b"text/html" not in accept:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from proxy.body import Body, ClientDisconnected, Receive
@@ -45,10 +45,6 @@ def upstream_failure(route: str, exc: UpstreamError) -> ProxyError:
     return ProxyError(502, "upstream_unavailable", "the upstream could not be reached")
 
 
-async def _single(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
 async def send_upstream(
     pool: UpstreamPool,
     req: Request,
@@ -57,10 +53,7 @@ async def send_upstream(
     body: Body,
     timeouts: Timeouts,
 ) -> UpstreamResponse:
-    stream = body.stream if body.stream is not None else (_single(body.data) if body.data else None)
-    length = body.length if body.stream is None or body.length is not None else None
-    if stream is None and body.data is not None:
-        length = 0  # an explicit empty body keeps its Content-Length: 0
+    stream, length = body.upstream()
     sent = time.perf_counter()
     try:
         response = await pool.request(
@@ -69,7 +62,7 @@ async def send_upstream(
             req.target,
             headers,
             stream,
-            content_length=length if body.present or length == 0 else None,
+            content_length=length,
             timeouts=timeouts,
         )
     except UpstreamError as exc:

@@ -61,16 +61,6 @@ JWKS_REFRESHES = Counter(
     "JWKS fetches by issuer and result.",
     ["issuer", "result"],
 )
-CACHE_RESULTS = Counter(
-    "edgeward_cache_results",
-    "Response cache results (HIT, MISS, STALE, BYPASS).",
-    ["route", "result"],
-)
-STORE_ERRORS = Counter(
-    "edgeward_store_errors",
-    "Store operations that failed.",
-    ["operation"],
-)
 
 _children: dict[tuple[Any, ...], Any] = {}
 

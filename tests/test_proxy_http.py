@@ -272,3 +272,11 @@ def test_idle_client_connections_close_after_keep_alive(backend: str, tmp_path: 
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
         # Closed by the proxy well inside the socket's 5 s timeout (the default is 65 s).
         assert s.recv(65536) == b""
+
+
+def test_empty_body_keeps_content_length_zero(proxy: Proxy) -> None:
+    r = httpx.post(f"{proxy.url}/api/echo", content=b"", timeout=TIMEOUT)
+    assert ["content-length", "0"] in r.json()["headers"]
+    r = httpx.get(f"{proxy.url}/api/echo", timeout=TIMEOUT)  # no body: no framing header
+    names = [name for name, _ in r.json()["headers"]]
+    assert "content-length" not in names and "transfer-encoding" not in names
