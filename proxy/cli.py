@@ -13,7 +13,9 @@ from proxy.config.schema import Config
 
 
 def _config_path(args: argparse.Namespace) -> str:
-    path: str | None = args.config or os.environ.get("EDGEWARD_CONFIG")
+    from proxy.config.loader import config_path  # the config module reads the environment
+
+    path = config_path(args.config)
     if not path:
         sys.exit("edgeward: --config FILE (or EDGEWARD_CONFIG) is required")
     return path

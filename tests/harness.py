@@ -53,20 +53,20 @@ class Proxy:
         raise RuntimeError("no VmRSS")
 
 
-def edgeward(*args: str) -> subprocess.CompletedProcess[str]:
+def edgeward(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``edgeward`` command as a real process (bounded in time).
 
     ``EDGEWARD_*`` variables of the caller are dropped so ``${VAR:-default}``
     substitutions in example configs take their defaults.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWARD_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWARD_")}
     return subprocess.run(
         [sys.executable, "-m", "proxy", *args],
         capture_output=True,
         check=False,
         text=True,
         cwd=ROOT,
-        env=env,
+        env={**clean, **(env or {})},
         timeout=30,
     )
 

@@ -195,3 +195,10 @@ def test_ephemeral_es256_key_with_ed25519_option_warns(tmp_path: Path) -> None:
     assert [w.path for w in report.warnings] == ["signing.request_signature"]
     hmac = text.replace("ES256}", f"ES256, request_signature: hmac-sha256, hmac_key: {'k' * 32}}}")
     assert evaluate(hmac, source="t.yaml", env={}, base_dir=tmp_path).warnings == []
+
+
+def test_config_file_from_edgeward_config() -> None:
+    result = edgeward("check", env={"EDGEWARD_CONFIG": str(EXAMPLE)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    missing = edgeward("check")
+    assert missing.returncode == 1 and "EDGEWARD_CONFIG" in missing.stderr
