@@ -108,6 +108,8 @@ def _not_yet_enforced(config: Config) -> None:
                 log.warning("routes[%d].%s is not implemented in this build and is ignored", i, key)
     if config.oidc:
         log.warning("oidc: browser login is not implemented in this build; browsers get 401")
+    if config.store != "memory":  # the URL is not logged: it may hold a password
+        log.warning("store: the Redis store is not used by this build; nothing is shared yet")
 
 
 @dataclass
