@@ -16,13 +16,15 @@ import orjson
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, object] = {
             "type": "log",
             "ts": round(record.created if record.created else time.time(), 3),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if record.exc_info:  # the traceback is for the operator, in the same line
+            line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
 
