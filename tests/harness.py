@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,22 @@ class Proxy:
     proc: subprocess.Popen[bytes]
     log_path: Path
     config_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def raw(self, data: bytes, *, until_close: bool = False) -> bytes:
+        """Send raw bytes on a fresh connection; the first read, or all until close."""
+        with socket.create_connection(("127.0.0.1", self.port), 5) as s:
+            s.sendall(data)
+            s.settimeout(5)
+            if not until_close:
+                return s.recv(65536)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            return out
 
     def lines(self) -> list[dict[str, Any]]:
         """JSON lines the proxy wrote to stdout so far."""

@@ -210,7 +210,7 @@ def test_upstream_timeout_is_counted(proxy: Proxy) -> None:
 def test_body_too_large_is_counted_as_a_limit(proxy: Proxy) -> None:
     name = "edgeward_limits_hit_total"
     before = sample(scrape(proxy.admin), name, limit="body_size")
-    port = int(proxy.url.rsplit(":", 1)[1])
+    port = proxy.port
     with socket.create_connection(("127.0.0.1", port), 5) as s:
         s.sendall(b"POST /api/upload-small HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
         s.settimeout(5)
@@ -243,7 +243,7 @@ def test_proxy_routes_are_not_served_on_the_admin_port(proxy: Proxy) -> None:
 
 
 def oversized_head(proxy: Proxy) -> bytes:
-    port = int(proxy.url.rsplit(":", 1)[1])
+    port = proxy.port
     with socket.create_connection(("127.0.0.1", port), 5) as s:
         s.sendall(b"GET /api/hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 64 * 1024 + b"\r\n\r\n")
         s.settimeout(5)

@@ -132,10 +132,9 @@ def test_no_route_is_404_and_html_for_browsers(proxy: Proxy) -> None:
 
 
 def test_declared_body_too_large_is_413_before_reading(proxy: Proxy) -> None:
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), 5) as s:
-        s.sendall(b"POST /api/upload-small HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
-        s.settimeout(5)
-        head = s.recv(65536)
+    head = proxy.raw(
+        b"POST /api/upload-small HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+    )
     assert head.startswith(b"HTTP/1.1 413")
 
 
@@ -147,10 +146,7 @@ def test_chunked_body_too_large_is_413(proxy: Proxy) -> None:
 
 
 def test_slow_body_is_408(proxy: Proxy) -> None:
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), 5) as s:
-        s.sendall(b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-        s.settimeout(5)
-        head = s.recv(65536)
+    head = proxy.raw(b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     assert head.startswith(b"HTTP/1.1 408")
 
 
@@ -166,20 +162,15 @@ def test_slow_body_is_408(proxy: Proxy) -> None:
     ],
 )
 def test_ambiguous_paths_are_400(proxy: Proxy, target: bytes) -> None:
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), 5) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(5)
-        head = s.recv(65536)
+    head = proxy.raw(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400"), head[:80]
 
 
 def test_normalised_path_is_what_is_forwarded(proxy: Proxy) -> None:
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), 5) as s:
-        s.sendall(b"GET /x/../api//./echo?a=1&a=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        s.settimeout(5)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+    data = proxy.raw(
+        b"GET /x/../api//./echo?a=1&a=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        until_close=True,
+    )
     assert data.startswith(b"HTTP/1.1 200")
     assert b'"path":"/api/echo"' in data and b'"query":"a=1&a=2"' in data
 
@@ -232,7 +223,7 @@ def test_head_204_and_304_have_no_body(proxy: Proxy) -> None:
 
 
 def test_expect_100_continue_upload(proxy: Proxy) -> None:
-    port = int(proxy.url.rsplit(":", 1)[1])
+    port = proxy.port
     with socket.create_connection(("127.0.0.1", port), 5) as s:
         s.sendall(
             b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
@@ -265,7 +256,7 @@ def test_idle_client_connections_close_after_keep_alive(backend: str, tmp_path: 
     config = {"limits": {"keep_alive": "1s"}, "routes": [public_route("api", backend, "/api/")]}
     with (
         run_proxy(tmp_path, config) as p,
-        socket.create_connection(("127.0.0.1", int(p.url.rsplit(":", 1)[1])), 5) as s,
+        socket.create_connection(("127.0.0.1", p.port), 5) as s,
     ):
         s.sendall(b"GET /api/hello HTTP/1.1\r\nHost: x\r\n\r\n")
         s.settimeout(5)

@@ -57,13 +57,6 @@ def echo_origin() -> Iterator[Origin]:
         yield Origin.parse(url)
 
 
-@pytest.fixture
-async def pool() -> AsyncIterator[UpstreamPool]:
-    pool = UpstreamPool()
-    yield pool
-    await pool.aclose()
-
-
 async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i : i + size]

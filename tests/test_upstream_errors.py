@@ -23,13 +23,6 @@ FAST = Timeouts(connect=0.3, read=0.3)
 HOST = [(b"host", b"x")]
 
 
-@pytest.fixture
-async def pool() -> AsyncIterator[UpstreamPool]:
-    pool = UpstreamPool()
-    yield pool
-    await pool.aclose()
-
-
 async def silent(peer: Peer) -> None:
     await peer.reader.read()  # accept, never answer
 

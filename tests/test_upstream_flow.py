@@ -7,21 +7,12 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 
-import pytest
-
 from proxy.upstream import Timeouts, UpstreamPool
 from proxy.upstream.connection import HIGH_WATER, Connection
 from tests.test_upstream_servers import Peer, raw_server, read_body, response
 
 MB = 1024 * 1024
 HOST = [(b"host", b"x")]
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[UpstreamPool]:
-    pool = UpstreamPool()
-    yield pool
-    await pool.aclose()
 
 
 async def wait_stable(read: Callable[[], int], timeout: float = 5.0) -> None:

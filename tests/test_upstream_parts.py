@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from proxy.upstream import Timeouts, UpstreamPool
 from tests.test_upstream_servers import Peer, raw_server
 
 QUICK = Timeouts(connect=2, read=2)
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[UpstreamPool]:
-    pool = UpstreamPool()
-    yield pool
-    await pool.aclose()
 
 
 async def parts(pool: UpstreamPool, wire: list[bytes]) -> list[tuple[bytes, bool]]:

@@ -7,21 +7,12 @@ connection is (or is not) left in step for reuse.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from proxy.upstream import Origin, Timeouts, UpstreamPool, UpstreamProtocolError
 from tests.test_upstream_servers import Peer, raw_server, read_all, response
 
 QUICK = Timeouts(connect=2, read=2)  # a framing bug fails fast instead of hanging
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[UpstreamPool]:
-    pool = UpstreamPool()
-    yield pool
-    await pool.aclose()
 
 
 def scripted(first: bytes):  # type: ignore[no-untyped-def]
