@@ -78,8 +78,7 @@ class ProxyApp:
             self.parse_target(req)
             target = self.table.match(req)
             await self.services.admission.admit(req, target.policy)
-            headers = self.upstream_headers(req, target)
-            headers += self.sign(req, target, headers, NO_BODY)
+            headers = self.outgoing_headers(req, target, NO_BODY)
             await relay_websocket(req, target, headers, receive, send, self.services.tls)
         except ProxyError as error:
             await refuse(req, error, send)
@@ -126,17 +125,17 @@ class ProxyApp:
             timeout=limits.body_timeout,
             buffer_up_to=signing.digest_max_body,
         )
-        headers = self.upstream_headers(req, target)
-        headers += self.sign(req, target, headers, body)
+        headers = self.outgoing_headers(req, target, body)
         response = await send_upstream(
             self.services.pool, req, target.origin, headers, body, target.timeouts
         )
         await relay(req, response, receive, send)
 
-    def upstream_headers(self, req: Request, target: RouteTarget) -> list[Header]:
+    def outgoing_headers(self, req: Request, target: RouteTarget, body: Body) -> list[Header]:
+        """The forwarded headers and, over exactly those values, the proxy's signature."""
         preserve = target.route.preserve_host
         host = req.headers.host if preserve else target.origin.authority.encode()
-        return upstream_headers(
+        headers = upstream_headers(
             req.scope["headers"],
             req.headers,
             host=host,
@@ -145,18 +144,14 @@ class ProxyApp:
             request_id=req.request_id,
             trusted=req.trusted_peer,
         )
-
-    def sign(
-        self, req: Request, target: RouteTarget, headers: list[Header], body: Body
-    ) -> list[Header]:
-        host = headers[0][1].decode("latin-1")  # upstream_headers puts Host first
-        return self.services.signer.headers(
+        headers += self.services.signer.headers(
             req,
-            authority=host,
+            authority=host.decode("latin-1"),
             audience=target.audience,
             body=body,
             identity_headers=target.route.identity_headers,
         )
+        return headers
 
     async def _fail(self, req: Request, error: ProxyError, send: Send) -> None:
         req.status = error.status

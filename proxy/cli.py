@@ -21,16 +21,25 @@ def _config_path(args: argparse.Namespace) -> str:
     return path
 
 
+def _load(path: str) -> Config | None:
+    """The validated config, or None after printing every problem."""
+    from proxy.config.loader import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"edgeward: invalid configuration {path}:\n{exc}", file=sys.stderr)
+        return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from proxy.config.loader import ConfigError, load_config, shared_state_required
+    from proxy.config.loader import shared_state_required
     from proxy.main import build
     from proxy.server import run
 
     path = _config_path(args)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"edgeward: invalid configuration {path}:\n{exc}", file=sys.stderr)
+    config = _load(path)
+    if config is None:
         return 1
     if args.workers > 1 and config.store == "memory" and shared_state_required(config):
         print(
@@ -106,7 +115,6 @@ examples:
 def cmd_explain(args: argparse.Namespace) -> int:
     import time
 
-    from proxy.config.loader import ConfigError, load_config
     from proxy.explain import (
         EXIT_CODES,
         ExplainError,
@@ -116,11 +124,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         render_text,
     )
 
-    path = _config_path(args)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"edgeward: invalid configuration {path}:\n{exc}", file=sys.stderr)
+    config = _load(_config_path(args))
+    if config is None:
         return 1
     try:
         question = build_question(
