@@ -46,6 +46,20 @@ def routes(backend: str, admins: str = "admins") -> list[dict[str, object]]:
         {"name": "items", "match": {"path": "/api/items/"}, "to": backend, "public": True},
         {"name": "ws", "match": {"path": "/ws"}, "to": backend, "public": True},
         {
+            "name": "upstream-host",
+            "match": {"path": "/api/echo", "methods": ["PUT"]},
+            "to": backend,
+            "allow": {"authenticated": True},
+            "preserve_host": False,
+        },
+        {
+            "name": "other-audience",
+            "match": {"path": "/api/status/"},
+            "to": backend,
+            "allow": {"authenticated": True},
+            "audience": "api://someone-else",
+        },
+        {
             "name": "admin",
             "match": {"path": "/admin/"},
             "to": backend,
@@ -221,7 +235,7 @@ def test_audit_line_and_decision_metric(stack: Stack) -> None:
         lambda line: line.get("type") == "audit" and line.get("request_id") == rid
     )
     assert audit["decision"] == "deny" and audit["reason"] == "deny_rule_matched"
-    assert audit["subject"] == "client-1" and audit["rule"].startswith("routes[3].deny")
+    assert audit["subject"] == "client-1" and audit["rule"].startswith("routes[5].deny")
     metrics = httpx.get(f"{stack.proxy.admin}/metrics", timeout=TIMEOUT).text
     assert (
         'edgeward_auth_decisions_total{decision="deny",reason="deny_rule_matched",route="api"}'
@@ -268,3 +282,22 @@ def test_websocket_through_the_proxy_passes_backend_verification(stack: Stack) -
         assert ws.recv(timeout=5) == "signed hello"
     with pytest.raises(InvalidStatus):  # straight to the backend: not signed
         ws_connect(stack.backend.replace("http://", "ws://") + "/ws", open_timeout=10)
+
+
+def test_preserve_host_false_sends_and_signs_the_upstream_authority(stack: Stack) -> None:
+    r = httpx.put(
+        f"{stack.proxy.url}/api/echo",
+        headers={"authorization": f"Bearer {stack.token()}"},
+        timeout=TIMEOUT,
+    )
+    assert r.status_code == 200, r.text  # the backend verified @authority as it received it
+    host = stack.backend.removeprefix("http://")
+    assert ["host", host] in r.json()["headers"]
+    kept = stack.get("/api/echo", stack.token()).json()["headers"]  # default: client's Host
+    assert ["host", stack.proxy.url.removeprefix("http://")] in kept
+
+
+def test_route_audience_goes_into_the_assertion(stack: Stack) -> None:
+    # The backend expects its own origin as audience, so this route's assertion is refused.
+    r = stack.get("/api/status/200", stack.token())
+    assert r.status_code == 401 and r.json()["code"] == "bad_assertion"
