@@ -57,12 +57,7 @@ class Admission:
             return decision.allowed()
         except NotAllowedError:
             if decision.outcome == "unauthenticated":
-                raise ProxyError(
-                    401,
-                    "authentication_required",
-                    "this route requires authentication",
-                    headers=[(b"www-authenticate", _CHALLENGE)],
-                ) from None
+                raise authentication_required("this route requires authentication") from None
             raise ProxyError(403, decision.reason, "access denied by policy") from None
 
     async def authenticate(self, req: Request) -> Identity | None:
@@ -79,6 +74,13 @@ class Admission:
         except AuthError as exc:
             raise _refused(exc) from None
         return None
+
+
+def authentication_required(detail: str) -> ProxyError:
+    """401 with the plain Bearer challenge: no credential was presented (RFC 6750 §3.1)."""
+    return ProxyError(
+        401, "authentication_required", detail, headers=[(b"www-authenticate", _CHALLENGE)]
+    )
 
 
 def _refused(exc: AuthError) -> ProxyError:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from proxy.admission import authentication_required
 from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.forward import Send
@@ -62,7 +63,7 @@ async def jwks(req: Request, table: RouteTable, services: Services, send: Send) 
 async def whoami(req: Request, table: RouteTable, services: Services, send: Send) -> None:
     identity = await services.admission.authenticate(req)
     if identity is None:
-        raise ProxyError(401, "authentication_required", "no credentials were presented")
+        raise authentication_required("no credentials were presented")
     req.identity = identity
     body = {
         "sub": identity.subject,

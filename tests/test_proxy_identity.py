@@ -225,7 +225,9 @@ def test_jwks_and_whoami(stack: Stack) -> None:
     assert keys and all("d" not in k for k in keys)
     who = stack.get("/.edgeward/whoami", stack.token())
     assert who.json()["sub"] == "client-1" and who.json()["auth"] == "bearer"
-    assert stack.get("/.edgeward/whoami").status_code == 401
+    anonymous = stack.get("/.edgeward/whoami")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer ")
 
 
 def test_audit_line_and_decision_metric(stack: Stack) -> None:

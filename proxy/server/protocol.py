@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ def _record(status: int, request_id: str, client: str | None) -> None:
     _access_log.write(
         {
             "type": "access",
+            "ts": round(time.time(), 3),
             "request_id": request_id,
             "route": "-",
             "method": "-",
