@@ -26,6 +26,7 @@ ACCESS_FIELDS = {
     "upstream_ms",
     "bytes",
     "client",
+    "ts",
 }
 
 
