@@ -41,7 +41,8 @@ class RawUpstream:
 
     Events on ``events``: ``("request", conn, body_bytes)`` when a whole request
     came in (answered 200, kept alive), ``("gone", conn, body_bytes)`` when the
-    connection ended in the middle of a request body.
+    connection ended in the middle of a request body. ``POST /raw/early`` is
+    answered as soon as its head is in.
     """
 
     def __init__(self) -> None:
@@ -72,6 +73,8 @@ class RawUpstream:
                     buffered += data
                 head, _, buffered = buffered.partition(b"\r\n\r\n")
                 length = _content_length(head)
+                if head.startswith(b"POST /raw/early "):  # answers before the body
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly")
                 received = len(buffered)
                 while received < length:
                     data = conn.recv(65536)
@@ -208,6 +211,20 @@ def test_streamed_upload_cut_mid_body_drops_the_upstream_connection(
     r = httpx.post(f"{proxy.url}/raw/next", content=b"hello", timeout=10)
     assert r.status_code == 200 and r.text == "ok"
     assert upstream.events.get(timeout=5) == ("request", conn + 1, 5)
+
+
+def test_upstream_answer_before_the_body_is_relayed_and_ends_the_connection(
+    proxy: Proxy, upstream: RawUpstream
+) -> None:
+    """The client still drips when the upstream has answered: it gets that answer,
+    told the connection closes, and the unread rest of its body cannot keep it."""
+    head = post("/raw/early", b"Content-Length: 100000\r\n")
+    result, _ = paced(proxy.port, head, drips(b"a", ANSWER_BOUND + 1))
+    assert result.status == 200 and result.body == b"early", result.data[:300]
+    assert "connection: close" in result.head
+    assert result.closed
+    kind, _, received = upstream.events.get(timeout=5)
+    assert kind == "gone" and received < 100000  # that upstream connection is not reused
 
 
 def test_too_slow_body_has_an_access_line_and_a_metric(proxy: Proxy) -> None:
