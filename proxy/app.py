@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from proxy import endpoints, reloading
-from proxy.body import NO_BODY, Body, ClientDisconnected, Receive, read_body
+from proxy.body import NO_BODY, Body, BodyLimits, ClientDisconnected, Receive, read_body
 from proxy.context import Request
 from proxy.errors import ProxyError, render
 from proxy.forward import Send, relay, send_upstream
@@ -40,6 +40,7 @@ class ProxyApp:
         self.table = table  # swapped whole on reload; read once per request
         self.config_path = config_path
         self.worker = worker  # 0 in a single-process server, else 1..N (in access lines)
+        self.body_limits = BodyLimits.of(services.config.limits)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -117,13 +118,12 @@ class ProxyApp:
         self, req: Request, target: RouteTarget, allowed: Allowed, receive: Receive, send: Send
     ) -> None:
         """Forward an allowed request; ``allowed`` is the policy's proof, never built here."""
-        limits, signing = self.services.config.limits, self.services.config.signing
         body = await read_body(
             req.headers,
             receive,
             limit=target.max_body,
-            timeout=limits.body_timeout,
-            buffer_up_to=signing.digest_max_body,
+            bounds=self.body_limits,
+            buffer_up_to=self.services.config.signing.digest_max_body,
         )
         headers = self.outgoing_headers(req, target, body)
         response = await send_upstream(

@@ -2,7 +2,8 @@
 
 A body is either absent, buffered (small enough to be digested and signed,
 ``signing.digest_max_body``) or streamed. Limits answer 413 before reading a
-declared length that is too large, and 408 when the client stalls.
+declared length that is too large, and 408 when the client stalls or sends it
+slower than the minimum rate, whether buffered or already streaming upstream.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.config.schema import Limits
 from proxy.errors import ProxyError
 from proxy.headers import ClientHeaders
 from proxy.metrics import count_limit
@@ -66,19 +68,63 @@ def declared_length(h: ClientHeaders) -> int | None:
         raise ProxyError(400, "bad_content_length", "invalid Content-Length", close=True) from exc
 
 
-async def _chunks(
-    receive: Receive, limit: int, timeout: float, seen: int = 0
-) -> AsyncIterator[bytes]:
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How long a request body may take: per read, and as a whole by its size."""
+
+    timeout: float  # longest wait for the next bytes
+    min_rate: float = 0.0  # bytes per second of waiting; 0 = no minimum
+    grace: float = 0.0  # seconds of waiting before ``min_rate`` applies
+
+    @classmethod
+    def of(cls, limits: Limits) -> BodyLimits:
+        rate = limits.min_body_rate
+        if rate is None or not rate.bytes_per_second:
+            return cls(limits.body_timeout)
+        return cls(limits.body_timeout, float(rate.bytes_per_second), rate.grace)
+
+
+def _timed_out() -> ProxyError:
+    count_limit("body_timeout")
+    return ProxyError(408, "body_timeout", "client sent the body too slowly", close=True)
+
+
+def _too_slow(rate: float) -> ProxyError:
+    count_limit("body_rate")
+    return ProxyError(
+        408, "body_too_slow", f"request body arrived slower than {rate:g} bytes/s", close=True
+    )
+
+
+async def _chunks(receive: Receive, limit: int, bounds: BodyLimits) -> AsyncIterator[bytes]:
+    """The body's chunks, each read bounded by the idle timeout and the minimum rate.
+
+    The rate counts only the time spent waiting for the client (as Kestrel's
+    MinRequestBodyDataRate does): time the upstream takes to accept what was
+    already read is not the client's. After the grace the client must keep
+    ``seen / waited >= min_rate``, so the next bytes are due once ``waited``
+    reaches ``seen / min_rate``: that is this read's deadline when it is
+    earlier than the idle timeout. One deadline per read, no timer per chunk,
+    and a drip too slow for the rate is cut even while no byte comes at all.
+    """
+    loop = asyncio.get_running_loop()
+    rate, grace = bounds.min_rate, bounds.grace
+    seen = 0
+    waited = 0.0
     more = True
     while more:
+        wait, slow = bounds.timeout, False
+        if rate:
+            due = max(grace, seen / rate) - waited
+            if due < wait:
+                wait, slow = due, True
+        began = loop.time()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(began + wait):
                 message = await receive()
         except TimeoutError:
-            count_limit("body_timeout")
-            raise ProxyError(
-                408, "body_timeout", "client sent the body too slowly", close=True
-            ) from None
+            raise (_too_slow(rate) if slow else _timed_out()) from None
+        waited += loop.time() - began
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         chunk: bytes = message.get("body", b"")
@@ -98,7 +144,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def read_body(
-    h: ClientHeaders, receive: Receive, *, limit: int, timeout: float, buffer_up_to: int
+    h: ClientHeaders, receive: Receive, *, limit: int, bounds: BodyLimits, buffer_up_to: int
 ) -> Body:
     """Prepare the request body: buffer it when it is at most ``buffer_up_to`` bytes."""
     length = declared_length(h)
@@ -108,7 +154,7 @@ async def read_body(
         raise too_large(limit)  # before reading a byte of it
     if length == 0:
         return Body(length=0, data=b"")
-    chunks = _chunks(receive, limit, timeout)
+    chunks = _chunks(receive, limit, bounds)
     if length is not None and length > buffer_up_to:
         return Body(length=length, stream=chunks)
     buffered = bytearray()

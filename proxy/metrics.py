@@ -39,7 +39,8 @@ UPSTREAM_ERRORS = Counter(
 )
 LIMITS = Counter(
     "edgeward_limits_hit",
-    "Requests refused by a limit (body_size, header_size, header_timeout, body_timeout).",
+    "Requests refused by a limit "
+    "(body_size, header_size, header_timeout, body_timeout, body_rate).",
     ["limit"],
 )
 AUTH_DECISIONS = Counter(

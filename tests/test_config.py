@@ -213,6 +213,47 @@ def test_bad_units_name_their_keys(tmp_path: Path) -> None:
     ]
 
 
+def test_min_body_rate_parses(tmp_path: Path) -> None:
+    text = MINIMAL + "limits: {min_body_rate: {bytes_per_second: 1KiB, grace: 500ms}}\n"
+    rate = parse_config(text, source="t", env={}, base_dir=tmp_path).limits.min_body_rate
+    assert rate is not None and (rate.bytes_per_second, rate.grace) == (1024, 0.5)
+    text = MINIMAL + "limits: {min_body_rate: null}\n"
+    assert parse_config(text, source="t", env={}, base_dir=tmp_path).limits.min_body_rate is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "240",
+            "limits.min_body_rate: expected {bytes_per_second: 240, grace: 5s}, "
+            "or null for no minimum (got 240)",
+        ),
+        ("{rate: 240}", "limits.min_body_rate.rate: unknown key"),
+        (
+            "{bytes_per_second: -1}",
+            "limits.min_body_rate.bytes_per_second: a size cannot be negative (got -1)",
+        ),
+        (
+            "{grace: soon}",
+            "limits.min_body_rate.grace: expected a duration such as 30s, 5m or 8h (got 'soon')",
+        ),
+        (
+            "{bytes_per_second: 240, grace: 0s}",
+            "limits.min_body_rate.grace: must be longer than 0s while bytes_per_second "
+            "is above 0 (got '0s')",
+        ),
+    ],
+)
+def test_bad_min_body_rate_names_its_key(tmp_path: Path, value: str, expected: str) -> None:
+    assert lines(MINIMAL + f"limits: {{min_body_rate: {value}}}\n", tmp_path) == [expected]
+
+
+def test_min_body_rate_of_zero_needs_no_grace(tmp_path: Path) -> None:
+    text = MINIMAL + "limits: {min_body_rate: {bytes_per_second: 0, grace: 0s}}\n"
+    assert lines(text, tmp_path) == []
+
+
 def test_union_failure_is_one_line(tmp_path: Path) -> None:
     text = MINIMAL.replace("{authenticated: true}", "{claims: {tier: {a: b}}}")
     [line] = lines(text, tmp_path)

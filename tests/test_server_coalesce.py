@@ -91,3 +91,20 @@ async def test_a_later_start_replaces_the_held_one() -> None:
     await send({"type": "http.response.start", "status": 500, "headers": []})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     assert transport.writes[0].startswith(b"HTTP/1.1 500")
+
+
+async def test_on_start_may_change_the_cycle_before_its_head_is_written() -> None:
+    transport = RecordingTransport()
+    started: list[RequestResponseCycle] = []
+
+    def on_start(c: RequestResponseCycle) -> None:
+        started.append(c)
+        c.keep_alive = False
+
+    the_cycle = cycle(transport)
+    send = coalescing_send(the_cycle, on_start)
+    await send(START)
+    assert started == [the_cycle]
+    await send({"type": "http.response.body", "body": b"hello", "more_body": False})
+    assert started == [the_cycle]  # once per response
+    assert b"connection: close" in transport.writes[0] and transport.closed

@@ -1,8 +1,10 @@
-"""Request-head limits: 431 for oversized heads, 408 for slow heads, silent idle close."""
+"""Request-head limits: 431 for oversized heads, 408 for slow heads, silent idle close;
+and a body left unread by an answer cannot hold the connection."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import socket
 import time
@@ -10,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from proxy.server.protocol import EdgewardProtocol, HeadLimits, protocol_class
+from proxy.server.protocol import LINGER_SECONDS, EdgewardProtocol, HeadLimits, protocol_class
 from proxy.server.state import RuntimeState
 from tests.apps.factory import ProxyApp
 from tests.apps.harness import RawResult, Served, exchange, read_until_closed, serving
@@ -132,8 +135,54 @@ def test_idle_connections_close_silently() -> None:
     assert result.data.count(b"HTTP/1.1 ") == 1
 
 
+def drip_after_answer(port: int, target: bytes, seconds: float) -> tuple[RawResult, float]:
+    """POST a large declared body, then drip it; return the answer and when it closed."""
+    head = b"POST " + target + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        data = b""
+        while (elapsed := time.monotonic() - started) < seconds:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                return RawResult(data, True), elapsed
+            rest = read_until_closed(sock, 0.1)  # paces the drip
+            data += rest.data
+            if rest.closed:
+                return RawResult(data, True), time.monotonic() - started
+    return RawResult(data, False), seconds
+
+
+@pytest.mark.parametrize("target", [b"/count", b"/sse?n=3&every=0.05"])
+def test_body_still_arriving_after_the_answer_does_not_hold_the_connection(
+    server: Served, target: bytes
+) -> None:
+    """The app answered without the body; the rest would otherwise be read forever."""
+    result, closed_after = drip_after_answer(server.port, target, LINGER_SECONDS + 4)
+    assert result.status == 200, result.data[:200]
+    assert "connection: close" in result.head
+    assert result.closed, "a dripping client kept the connection after its answer"
+    assert closed_after < LINGER_SECONDS + 3
+
+
+def test_body_already_in_keeps_the_connection_alive(server: Served) -> None:
+    """Answered without reading the body, but all of it had come: keep-alive stays."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        first = read_until_closed(sock, 0.5)
+        sock.sendall(GET + b"Connection: close\r\n\r\n")
+        second = read_until_closed(sock, 5)
+    assert first.status == 200 and not first.closed
+    assert "connection: close" not in first.head
+    assert second.status == 200 and second.closed
+
+
 def test_protocol_hooks_exist_in_this_uvicorn() -> None:
     """The protocol overrides these uvicorn internals; fail loudly if they move."""
     for name in ("_start_asgi_task", "_unset_keepalive_if_required", "on_message_begin"):
         assert callable(getattr(EdgewardProtocol.__mro__[1], name))
+    cycle_init = inspect.getsource(RequestResponseCycle.__init__)
+    for attr in ("more_body", "keep_alive", "transport", "disconnected"):
+        assert f"self.{attr} = " in cycle_init, attr
     assert uvicorn.__version__.startswith("0.54.")

@@ -11,7 +11,15 @@ import ipaddress
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from proxy.config.units import ByteSize, Duration
 
@@ -166,11 +174,38 @@ class Session(Model):
     idle_ttl: Duration = 3600.0
 
 
+class MinBodyRate(Model):
+    """The slowest request body accepted, as Kestrel's MinRequestBodyDataRate.
+
+    An idle timeout alone lets a client hold a connection with one byte per
+    ``body_timeout``; the rate bounds the whole body's duration by its size.
+    """
+
+    bytes_per_second: ByteSize = 240  # 0 turns the check off
+    grace: Duration = 5.0  # seconds of waiting for the body before the rate applies
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, v: Any) -> Any:
+        if not isinstance(v, dict | MinBodyRate):
+            raise ValueError("expected {bytes_per_second: 240, grace: 5s}, or null for no minimum")
+        return v
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, v: float, info: ValidationInfo) -> float:
+        # With no grace the very first wait would already be below any rate.
+        if v <= 0 and info.data.get("bytes_per_second"):
+            raise ValueError("must be longer than 0s while bytes_per_second is above 0")
+        return v
+
+
 class Limits(Model):
     max_body: ByteSize = 10 * 1024 * 1024
     max_header_bytes: ByteSize = 32 * 1024
     header_timeout: Duration = 10.0  # whole request head must arrive within this
     body_timeout: Duration = 30.0  # longest wait for the next request-body bytes
+    min_body_rate: MinBodyRate | None = MinBodyRate()  # null turns the check off
     # Idle client connections close after this. Longer than common load-balancer
     # idle timeouts (60 s), so the balancer closes first and never races a request
     # into a closing connection (it would answer 502).

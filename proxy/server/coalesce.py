@@ -46,13 +46,19 @@ class _Collector:
             self._real.close()
 
 
-def coalescing_send(cycle: RequestResponseCycle) -> Send:
+def coalescing_send(
+    cycle: RequestResponseCycle, on_start: Callable[[RequestResponseCycle], None] | None = None
+) -> Send:
+    """``cycle.send`` with the head held for the first body chunk; ``on_start`` is
+    called when the app starts its response, before the head is serialised."""
     original = cycle.send
     held: Message | None = None
 
     async def send(message: Message) -> None:
         nonlocal held
         if message["type"] == "http.response.start" and not cycle.response_started:
+            if on_start is not None:
+                on_start(cycle)
             held = message  # a later start (uvicorn's own 500) replaces it
             return
         if held is None:

@@ -13,13 +13,16 @@ sections 5.2, 6.1, 6.3, 7.1). uvicorn answers those with 400 and
 * the app never starts on a request whose bytes turn out malformed in the same read
   (the parser reports some errors, such as a bad chunk size, only after the head);
 * HTTP/0.9-style request lines are refused;
-* errors are problem+json; a response already under way is never interleaved.
+* errors are problem+json; a response already under way is never interleaved;
+* a response begun before its request body has all arrived closes the connection
+  after it (lingering), so the unread rest of a body cannot hold it open.
 
 It hooks uvicorn internals, checked against uvicorn 0.54.0 with httptools 0.9.0:
 ``HttpToolsProtocol.data_received`` (replaced), ``_start_asgi_task`` (deferred),
 the parser callbacks, ``timeout_keep_alive_task`` and the cycle's ``disconnected``,
-``response_started``, ``response_complete`` and ``message_event``. A test asserts
-these exist; pyproject pins the uvicorn range.
+``response_started``, ``response_complete``, ``message_event``, ``more_body``,
+``keep_alive`` and ``transport`` (of which it uses ``write``, ``close``, ``is_closing``).
+A test asserts these exist; pyproject pins the uvicorn range.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -199,7 +203,8 @@ class EdgewardProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        cycle.send = coalescing_send(cycle)  # type: ignore[method-assign,assignment]
+        send = coalescing_send(cycle, self._end_if_body_unread)
+        cycle.send = send  # type: ignore[method-assign,assignment]
         # Called from on_headers_complete; wait until the whole read has parsed.
         if self._feeding:
             self._deferred.append((cycle, app))
@@ -210,6 +215,19 @@ class EdgewardProtocol(HttpToolsProtocol):
         deferred, self._deferred = self._deferred, []
         for cycle, app in deferred:
             super()._start_asgi_task(cycle, app)
+
+    def _end_if_body_unread(self, cycle: RequestResponseCycle) -> None:
+        """A response begun before its request body has all arrived ends the connection.
+
+        The app reads no more of that body once it answers. uvicorn would keep the
+        connection alive and drop the rest as it comes, with no timer at all (every
+        byte cancels the keep-alive timeout), so a drip could hold it forever. The
+        response says ``Connection: close`` instead, and the close lingers (RFC 9112
+        section 9.6): closing under unread input would reset the response.
+        """
+        if cycle.more_body and not cycle.disconnected:
+            cycle.keep_alive = False
+            cycle.transport = _LingerOnClose(cycle.transport, self._linger)  # type: ignore[assignment]
 
     # Head size
 
@@ -292,6 +310,27 @@ class EdgewardProtocol(HttpToolsProtocol):
         self._linger_left -= size
         if self._linger_left <= 0:
             self.transport.close()
+
+
+class _LingerOnClose:
+    """A cycle's transport whose close lingers first (the cycle uses only these three)."""
+
+    __slots__ = ("_linger", "_real")
+
+    def __init__(self, real: asyncio.Transport, linger: Callable[[], None]) -> None:
+        self._real = real
+        self._linger: Callable[[], None] | None = linger
+
+    def write(self, data: bytes) -> None:
+        self._real.write(data)
+
+    def is_closing(self) -> bool:
+        return self._real.is_closing()
+
+    def close(self) -> None:
+        linger, self._linger = self._linger, None
+        if linger is not None:
+            linger()
 
 
 def protocol_class(limits: HeadLimits) -> type[EdgewardProtocol]:
