@@ -3,12 +3,8 @@
 The protocol turns socket events and parser callbacks into a small state that the
 exchange (``exchange``) and the response body (``response``) read: the status and
 headers, a bounded queue of body chunks, ``complete``, and one ``failure``. Every
-wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout.
-
-Why one lazy timer instead of ``asyncio.wait_for`` around each wait: the timer is
-armed once and, when it fires, re-arms itself at ``last byte + read`` if bytes came
-in meanwhile. A busy connection therefore costs one ``loop.time()`` per read, not a
-timer (or a task) per chunk.
+wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout
+(``waiting``).
 """
 
 from __future__ import annotations
@@ -26,11 +22,11 @@ from proxy.upstream.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
+from proxy.upstream.waiting import IdleBoundedWait
 
 HIGH_WATER = 64 * 1024  # unread body bytes above which the socket is paused
 LOW_WATER = 16 * 1024  # ... and below which it is resumed
 MAX_HEAD_BYTES = 64 * 1024  # bytes without body data: head + 1xx, or chunk lines + trailers
-_TIMER_SLACK = 0.001  # the loop may run a timer up to its clock resolution early
 
 
 class _Stop(Exception):
@@ -41,7 +37,7 @@ def _tokens(value: bytes) -> set[bytes]:
     return {token.strip() for token in value.lower().split(b",")}
 
 
-class Connection(asyncio.Protocol):
+class Connection(IdleBoundedWait, asyncio.Protocol):
     """Socket + parser + buffers of one upstream connection. Not shared between tasks."""
 
     headers: list[tuple[bytes, bytes]]
@@ -49,17 +45,11 @@ class Connection(asyncio.Protocol):
     _conn_tokens: set[bytes]
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_idle_lost: Callable[[Connection], None]):
-        self._loop = loop
+        super().__init__(loop)
         self._on_idle_lost = on_idle_lost
         self._parser = HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._chunks: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._wait_since = 0.0
-        self._last_rx = 0.0
-        self._read_timeout = 30.0
         self._write_paused = False
         self._read_paused = False
         self.lost = False
@@ -164,20 +154,6 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     # -- reading ------------------------------------------------------------------------
-
-    async def wait(self) -> None:
-        """Wait for any progress; the read-idle timer turns silence into a failure."""
-        fut = self._loop.create_future()
-        self._waiter = fut
-        now = self._loop.time()
-        self._wait_since = now
-        deadline = now + self._read_timeout
-        if self._timer is None or self._timer_at > deadline:
-            self._arm_timer(deadline)
-        try:
-            await fut
-        finally:
-            self._waiter = None
 
     async def wait_headers(self) -> None:
         while not self.headers_done:
@@ -360,33 +336,10 @@ class Connection(asyncio.Protocol):
             self._transport.abort()
         self._wake()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _arm_timer(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self._waiter is None:
-            return  # nobody waits; the next wait() re-arms
-        deadline = max(self._last_rx, self._wait_since) + self._read_timeout
-        if self._loop.time() + _TIMER_SLACK >= deadline:
-            self._fail(
-                UpstreamTimeout(
-                    f"no bytes from upstream for {self._read_timeout:g}s",
-                    code="upstream_read_timeout",
-                )
+    def _idle_timeout(self) -> None:
+        self._fail(
+            UpstreamTimeout(
+                f"no bytes from upstream for {self._read_timeout:g}s",
+                code="upstream_read_timeout",
             )
-        else:
-            self._arm_timer(deadline)
+        )
