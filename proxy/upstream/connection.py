@@ -4,7 +4,8 @@ The protocol turns socket events and parser callbacks into a small state that th
 exchange (``exchange``) and the response body (``response``) read: the status and
 headers, a bounded queue of body chunks, ``complete``, and one ``failure``. Every
 wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout
-(``waiting``).
+(``waiting``). Bytes past the response's end are stray: the response is delivered,
+the connection is closed (``_stray``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ MAX_HEAD_BYTES = 64 * 1024  # bytes without body data: head + 1xx, or chunk line
 
 
 class _Stop(Exception):
-    """Raised from a parser callback to abort parsing; ``failure`` says why."""
+    """Raised from a parser callback to abort parsing: ``failure`` says why, or, once the
+    response is complete, the bytes being parsed are stray."""
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -43,11 +45,17 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
     headers: list[tuple[bytes, bytes]]
     failure: UpstreamError | None
     _conn_tokens: set[bytes]
+    _parser: HttpResponseParser  # one per exchange, made by begin()
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_idle_lost: Callable[[Connection], None]):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_idle_lost: Callable[[Connection], None],
+        on_stray: Callable[[Connection], None] | None = None,
+    ):
         super().__init__(loop)
         self._on_idle_lost = on_idle_lost
-        self._parser = HttpResponseParser(self)
+        self._on_stray = on_stray
         self._transport: asyncio.Transport | None = None
         self._chunks: deque[bytes] = deque()
         self._write_paused = False
@@ -65,6 +73,9 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         """Reset per-exchange state before a request is written."""
         self.requests += 1
         self._read_timeout = read_timeout
+        # A fresh parser: nothing a previous exchange left in one (a half-parsed header
+        # field, a body length still expected after HEAD) can leak into this response.
+        self._parser = HttpResponseParser(self)
         self._begin_state(head_request)
         self._chunks.clear()
         if self.lost:
@@ -75,7 +86,6 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
     def _begin_state(self, head_request: bool) -> None:
         self._head_request = head_request
         self._interim = False
-        self._swap_parser = False
         self._overhead = 0
         self._header_sum = 0
         self._rx_any = False
@@ -98,12 +108,17 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        """A finished exchange that leaves the wire in a known state (RFC 9112 §9.3)."""
+        """A finished exchange that leaves the wire in a known state (RFC 9112 §9.3).
+
+        A paused socket is never pooled: nobody would notice the server closing it or
+        sending more, and the next exchange would wait for bytes nobody reads.
+        """
         return (
             self.complete
             and self.request_sent
             and self.keep_alive
             and self.failure is None
+            and not self._read_paused
             and not self.lost
             and self._transport is not None
             and not self._transport.is_closing()
@@ -186,10 +201,11 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._loop.time()
-        if self.complete or self.requests == 0 or self.pooled or self.failure is not None:
-            # Bytes nobody asked for (we never pipeline): the wire is out of step.
-            self.keep_alive = False
-            self.abort()
+        if self.failure is not None:
+            self.abort()  # already failed: nothing more is read
+            return
+        if self.complete or self.requests == 0 or self.pooled:
+            self._stray()  # after the response, or before any request
             return
         self._rx_any = True
         # Bytes that yield no body data (status lines, headers, 1xx, chunk lines,
@@ -197,20 +213,20 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         self._overhead += len(data)
         try:
             self._parser.feed_data(data)
-        except HttpParserUpgrade:
-            self._fail(
-                UpstreamProtocolError("unexpected protocol upgrade", code="upstream_upgrade")
-            )
-        except HttpParserError as exc:
-            self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            if self.complete:
+                # The error lies past the response's end (our callbacks raise there,
+                # or llhttp chokes on what follows): the response itself is whole.
+                self._stray()
+            elif isinstance(exc, HttpParserUpgrade):
+                self._fail(
+                    UpstreamProtocolError("unexpected protocol upgrade", code="upstream_upgrade")
+                )
+            else:
+                self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
         else:
             if self._overhead > MAX_HEAD_BYTES and not self.complete:
                 self._fail(self._too_large())
-        if self._swap_parser:
-            # httptools cannot be told that a response to HEAD has no body
-            # (RFC 9110 §9.3.2), so the old parser, still expecting one, is dropped.
-            self._parser = HttpResponseParser(self)
-            self._swap_parser = False
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost decides what EOF meant
@@ -247,7 +263,9 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
     # -- parser callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.headers = []
+        if self.complete:
+            raise _Stop  # a second response to one request: stray (see data_received)
+        self.headers = []  # after a 1xx, whose fields are not the final response's
         self._has_length = self._te_present = self._te_chunked = False
         self._conn_tokens = set()
 
@@ -282,8 +300,9 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         self.keep_alive = self._wants_keep_alive()
         self.headers_done = True
         if self._head_request:
+            # No body (RFC 9110 §9.3.2), whatever the fields say. httptools cannot be
+            # told so: it still expects one, and any such bytes are stray (on_body).
             self._finish()
-            self._swap_parser = True
         else:
             # RFC 9112 §6.3: chunked wins; other codings or no length mean "until close".
             self._until_eof = not self._te_chunked and (self._te_present or not self._has_length)
@@ -304,8 +323,7 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
 
     def on_body(self, data: bytes) -> None:
         if self.complete:
-            self.keep_alive = False  # body bytes after a HEAD response
-            return
+            raise _Stop  # body bytes after a HEAD response: stray (see data_received)
         self._overhead = 0
         self._chunks.append(data)
         self._buffered += len(data)
@@ -327,6 +345,21 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
     def _finish(self) -> None:
         self.complete = True
         self._wake()
+
+    def _stray(self) -> None:
+        """Bytes past the response's framed end, or asked for by no request (we never
+        pipeline, RFC 9112 §9.3.2): the wire is out of step, so the connection goes.
+
+        The response, if any, was complete before them and is delivered as it is; no
+        later exchange ever parses these bytes.
+        """
+        self.keep_alive = False
+        if self._on_stray is not None:
+            self._on_stray(self)
+        if self.pooled:
+            self._on_idle_lost(self)  # out of the idle list before anyone picks it
+        else:
+            self.abort()
 
     def _fail(self, failure: UpstreamError) -> None:
         if self.failure is None:
