@@ -81,7 +81,14 @@ async def test_get_and_keep_alive_reuse(pool: UpstreamPool, echo_origin: Origin)
         body = orjson.loads(await read_all(resp))
         assert body == {"size": 0, "sha256": hashlib.sha256().hexdigest(), "te": "", "cl": "",
                         "host": "svc.test", "path": "/a"}  # fmt: skip
-    assert pool.stats() == {"open": 1, "idle": 1, "in_use": 0, "created": 1, "reused": 2}
+    assert pool.stats() == {
+        "open": 1,
+        "idle": 1,
+        "in_use": 0,
+        "created": 1,
+        "reused": 2,
+        "stray": 0,
+    }
 
 
 async def test_chunked_upload_sha256_checked_by_server(
@@ -273,7 +280,14 @@ async def test_max_idle_and_concurrent_requests() -> None:
             gate.set()
             for resp in await asyncio.gather(*tasks):
                 await read_all(resp)
-            assert pool.stats() == {"open": 2, "idle": 2, "in_use": 0, "created": 5, "reused": 0}
+            assert pool.stats() == {
+                "open": 2,
+                "idle": 2,
+                "in_use": 0,
+                "created": 5,
+                "reused": 0,
+                "stray": 0,
+            }
     finally:
         await pool.aclose()
 

@@ -54,7 +54,14 @@ async def scenario() -> None:
             async for chunk in resp.body():
                 size += len(chunk)
             assert size == total
-            assert pool.stats() == {"open": 1, "idle": 1, "in_use": 0, "created": 1, "reused": 2}
+            assert pool.stats() == {
+                "open": 1,
+                "idle": 1,
+                "in_use": 0,
+                "created": 1,
+                "reused": 2,
+                "stray": 0,
+            }
             with pytest.raises(UpstreamTimeout):
                 await pool.request(
                     server.origin, "GET", b"/stall", HOST, timeouts=Timeouts(read=0.2)

@@ -3,12 +3,9 @@
 The protocol turns socket events and parser callbacks into a small state that the
 exchange (``exchange``) and the response body (``response``) read: the status and
 headers, a bounded queue of body chunks, ``complete``, and one ``failure``. Every
-wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout.
-
-Why one lazy timer instead of ``asyncio.wait_for`` around each wait: the timer is
-armed once and, when it fires, re-arms itself at ``last byte + read`` if bytes came
-in meanwhile. A busy connection therefore costs one ``loop.time()`` per read, not a
-timer (or a task) per chunk.
+wait goes through :meth:`Connection.wait`, which is bounded by the read-idle timeout
+(``waiting``). Bytes past the response's end are stray: the response is delivered,
+the connection is closed (``_stray``).
 """
 
 from __future__ import annotations
@@ -26,40 +23,41 @@ from proxy.upstream.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
+from proxy.upstream.waiting import IdleBoundedWait
 
 HIGH_WATER = 64 * 1024  # unread body bytes above which the socket is paused
 LOW_WATER = 16 * 1024  # ... and below which it is resumed
 MAX_HEAD_BYTES = 64 * 1024  # bytes without body data: head + 1xx, or chunk lines + trailers
-_TIMER_SLACK = 0.001  # the loop may run a timer up to its clock resolution early
 
 
 class _Stop(Exception):
-    """Raised from a parser callback to abort parsing; ``failure`` says why."""
+    """Raised from a parser callback to abort parsing: ``failure`` says why, or, once the
+    response is complete, the bytes being parsed are stray."""
 
 
 def _tokens(value: bytes) -> set[bytes]:
     return {token.strip() for token in value.lower().split(b",")}
 
 
-class Connection(asyncio.Protocol):
+class Connection(IdleBoundedWait, asyncio.Protocol):
     """Socket + parser + buffers of one upstream connection. Not shared between tasks."""
 
     headers: list[tuple[bytes, bytes]]
     failure: UpstreamError | None
     _conn_tokens: set[bytes]
+    _parser: HttpResponseParser  # one per exchange, made by begin()
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_idle_lost: Callable[[Connection], None]):
-        self._loop = loop
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_idle_lost: Callable[[Connection], None],
+        on_stray: Callable[[Connection], None] | None = None,
+    ):
+        super().__init__(loop)
         self._on_idle_lost = on_idle_lost
-        self._parser = HttpResponseParser(self)
+        self._on_stray = on_stray
         self._transport: asyncio.Transport | None = None
         self._chunks: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._wait_since = 0.0
-        self._last_rx = 0.0
-        self._read_timeout = 30.0
         self._write_paused = False
         self._read_paused = False
         self.lost = False
@@ -75,6 +73,9 @@ class Connection(asyncio.Protocol):
         """Reset per-exchange state before a request is written."""
         self.requests += 1
         self._read_timeout = read_timeout
+        # A fresh parser: nothing a previous exchange left in one (a half-parsed header
+        # field, a body length still expected after HEAD) can leak into this response.
+        self._parser = HttpResponseParser(self)
         self._begin_state(head_request)
         self._chunks.clear()
         if self.lost:
@@ -85,7 +86,6 @@ class Connection(asyncio.Protocol):
     def _begin_state(self, head_request: bool) -> None:
         self._head_request = head_request
         self._interim = False
-        self._swap_parser = False
         self._overhead = 0
         self._header_sum = 0
         self._rx_any = False
@@ -108,12 +108,17 @@ class Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        """A finished exchange that leaves the wire in a known state (RFC 9112 §9.3)."""
+        """A finished exchange that leaves the wire in a known state (RFC 9112 §9.3).
+
+        A paused socket is never pooled: nobody would notice the server closing it or
+        sending more, and the next exchange would wait for bytes nobody reads.
+        """
         return (
             self.complete
             and self.request_sent
             and self.keep_alive
             and self.failure is None
+            and not self._read_paused
             and not self.lost
             and self._transport is not None
             and not self._transport.is_closing()
@@ -165,20 +170,6 @@ class Connection(asyncio.Protocol):
 
     # -- reading ------------------------------------------------------------------------
 
-    async def wait(self) -> None:
-        """Wait for any progress; the read-idle timer turns silence into a failure."""
-        fut = self._loop.create_future()
-        self._waiter = fut
-        now = self._loop.time()
-        self._wait_since = now
-        deadline = now + self._read_timeout
-        if self._timer is None or self._timer_at > deadline:
-            self._arm_timer(deadline)
-        try:
-            await fut
-        finally:
-            self._waiter = None
-
     async def wait_headers(self) -> None:
         while not self.headers_done:
             if self.failure is not None:
@@ -210,10 +201,11 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._loop.time()
-        if self.complete or self.requests == 0 or self.pooled or self.failure is not None:
-            # Bytes nobody asked for (we never pipeline): the wire is out of step.
-            self.keep_alive = False
-            self.abort()
+        if self.failure is not None:
+            self.abort()  # already failed: nothing more is read
+            return
+        if self.complete or self.requests == 0 or self.pooled:
+            self._stray()  # after the response, or before any request
             return
         self._rx_any = True
         # Bytes that yield no body data (status lines, headers, 1xx, chunk lines,
@@ -221,20 +213,20 @@ class Connection(asyncio.Protocol):
         self._overhead += len(data)
         try:
             self._parser.feed_data(data)
-        except HttpParserUpgrade:
-            self._fail(
-                UpstreamProtocolError("unexpected protocol upgrade", code="upstream_upgrade")
-            )
-        except HttpParserError as exc:
-            self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            if self.complete:
+                # The error lies past the response's end (our callbacks raise there,
+                # or llhttp chokes on what follows): the response itself is whole.
+                self._stray()
+            elif isinstance(exc, HttpParserUpgrade):
+                self._fail(
+                    UpstreamProtocolError("unexpected protocol upgrade", code="upstream_upgrade")
+                )
+            else:
+                self._fail(UpstreamProtocolError(f"malformed response: {exc}"))
         else:
             if self._overhead > MAX_HEAD_BYTES and not self.complete:
                 self._fail(self._too_large())
-        if self._swap_parser:
-            # httptools cannot be told that a response to HEAD has no body
-            # (RFC 9110 §9.3.2), so the old parser, still expecting one, is dropped.
-            self._parser = HttpResponseParser(self)
-            self._swap_parser = False
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost decides what EOF meant
@@ -271,7 +263,9 @@ class Connection(asyncio.Protocol):
     # -- parser callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.headers = []
+        if self.complete:
+            raise _Stop  # a second response to one request: stray (see data_received)
+        self.headers = []  # after a 1xx, whose fields are not the final response's
         self._has_length = self._te_present = self._te_chunked = False
         self._conn_tokens = set()
 
@@ -306,8 +300,9 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self._wants_keep_alive()
         self.headers_done = True
         if self._head_request:
+            # No body (RFC 9110 §9.3.2), whatever the fields say. httptools cannot be
+            # told so: it still expects one, and any such bytes are stray (on_body).
             self._finish()
-            self._swap_parser = True
         else:
             # RFC 9112 §6.3: chunked wins; other codings or no length mean "until close".
             self._until_eof = not self._te_chunked and (self._te_present or not self._has_length)
@@ -328,8 +323,7 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, data: bytes) -> None:
         if self.complete:
-            self.keep_alive = False  # body bytes after a HEAD response
-            return
+            raise _Stop  # body bytes after a HEAD response: stray (see data_received)
         self._overhead = 0
         self._chunks.append(data)
         self._buffered += len(data)
@@ -352,6 +346,21 @@ class Connection(asyncio.Protocol):
         self.complete = True
         self._wake()
 
+    def _stray(self) -> None:
+        """Bytes past the response's framed end, or asked for by no request (we never
+        pipeline, RFC 9112 §9.3.2): the wire is out of step, so the connection goes.
+
+        The response, if any, was complete before them and is delivered as it is; no
+        later exchange ever parses these bytes.
+        """
+        self.keep_alive = False
+        if self._on_stray is not None:
+            self._on_stray(self)
+        if self.pooled:
+            self._on_idle_lost(self)  # out of the idle list before anyone picks it
+        else:
+            self.abort()
+
     def _fail(self, failure: UpstreamError) -> None:
         if self.failure is None:
             self.failure = failure
@@ -360,33 +369,10 @@ class Connection(asyncio.Protocol):
             self._transport.abort()
         self._wake()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _arm_timer(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self._waiter is None:
-            return  # nobody waits; the next wait() re-arms
-        deadline = max(self._last_rx, self._wait_since) + self._read_timeout
-        if self._loop.time() + _TIMER_SLACK >= deadline:
-            self._fail(
-                UpstreamTimeout(
-                    f"no bytes from upstream for {self._read_timeout:g}s",
-                    code="upstream_read_timeout",
-                )
+    def _idle_timeout(self) -> None:
+        self._fail(
+            UpstreamTimeout(
+                f"no bytes from upstream for {self._read_timeout:g}s",
+                code="upstream_read_timeout",
             )
-        else:
-            self._arm_timer(deadline)
+        )

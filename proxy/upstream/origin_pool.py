@@ -10,6 +10,7 @@ swept by one timer per origin rather than one per connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from proxy.upstream.connection import Connection
 from proxy.upstream.dial import dial
 from proxy.upstream.errors import UpstreamConnectError, UpstreamTimeout
 from proxy.upstream.origin import Origin
+
+log = logging.getLogger("edgeward.upstream")
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class Limits:
 class Counters:
     created: int = 0
     reused: int = 0
+    stray: int = 0  # connections dropped for bytes after a response
 
 
 class OriginPool:
@@ -99,6 +103,15 @@ class OriginPool:
             self.idle.remove(conn)
         self.discard(conn)
 
+    def on_stray(self, conn: Connection) -> None:
+        """The upstream sent bytes no request asked for; the connection closes itself."""
+        self._counters.stray += 1
+        log.warning(
+            "upstream %s sent bytes no request asked for (past a response's end); "
+            "connection closed",
+            self.origin.authority,
+        )
+
     def close(self) -> None:
         self.closed = True
         while self._waiters:
@@ -136,7 +149,7 @@ class OriginPool:
         return conn
 
     def _make_connection(self) -> Connection:
-        return Connection(self._loop, self.on_idle_lost)
+        return Connection(self._loop, self.on_idle_lost, self.on_stray)
 
     async def _wait_for_slot(self, timeout: float) -> Connection:
         deadline = self._loop.time() + timeout

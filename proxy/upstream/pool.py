@@ -82,7 +82,8 @@ class UpstreamPool:
         await asyncio.sleep(0)
 
     def stats(self) -> dict[str, int]:
-        """Totals over all origins: open, idle, in_use, created, reused."""
+        """Totals over all origins: open, idle, in_use, created, reused, and stray
+        (connections closed because the upstream sent bytes after a response)."""
         open_ = sum(owner.slots for owner in self._origins.values())
         idle = sum(len(owner.idle) for owner in self._origins.values())
         return {
@@ -91,6 +92,7 @@ class UpstreamPool:
             "in_use": open_ - idle,
             "created": self._counters.created,
             "reused": self._counters.reused,
+            "stray": self._counters.stray,
         }
 
     def _add_origin(self, origin: Origin) -> OriginPool:
