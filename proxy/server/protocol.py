@@ -13,6 +13,8 @@ sections 5.2, 6.1, 6.3, 7.1). uvicorn answers those with 400 and
 * the app never starts on a request whose bytes turn out malformed in the same read
   (the parser reports some errors, such as a bad chunk size, only after the head);
 * HTTP/0.9-style request lines are refused;
+* the request-target as sent reaches the app (``scope[REQUEST_TARGET]``), since
+  ``raw_path`` loses a fragment and an absolute-form authority;
 * errors are problem+json; a response already under way is never interleaved.
 
 It hooks uvicorn internals, checked against uvicorn 0.54.0 with httptools 0.9.0:
@@ -37,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from proxy.accesslog import JsonLog
+from proxy.context import REQUEST_TARGET
 from proxy.metrics import count_limit, observe_request
 from proxy.server.coalesce import coalescing_send
 from proxy.server.problem import problem_response
@@ -192,6 +195,7 @@ class EdgewardProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         if self.parser.get_http_version() not in SUPPORTED_VERSIONS:
             raise UnsupportedVersionError
+        self.scope[REQUEST_TARGET] = self.url  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
