@@ -46,6 +46,10 @@ def send(proxy: Proxy, request_line: bytes, *headers: bytes) -> Answer:
     return Answer(int(head.split(b" ", 2)[1]), head, body)
 
 
+def on_host(name: str, host: str, path: str, to: str) -> dict[str, object]:
+    return {**public_route(name, to, path), "match": {"host": host, "path": path}}
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     port, backend_port = free_port(), free_port()
@@ -53,19 +57,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     verify = ["--jwks-url", f"{public_url}/.edgeward/jwks.json", "--issuer", public_url]
     config = {
         "routes": [
-            {
-                "name": "a",
-                "match": {"host": "a.example", "path": "/api/"},
-                "to": backend,
-                "public": True,
-            },
-            {
-                "name": "b",
-                "match": {"host": "b.example", "path": "/api/"},
-                "to": DOWN,
-                "public": True,
-            },
+            on_host("a", "a.example", "/api/", backend),
+            on_host("b", "b.example", "/api/", DOWN),
             public_route("any", backend, "/api/"),
+            on_host("ws-a", "a.example", "/ws", backend),
+            on_host("ws-b", "b.example", "/ws", DOWN),
         ]
     }
     with (
@@ -185,3 +181,27 @@ def test_encoded_bytes_that_are_not_utf8_are_400(proxy: Proxy, encoded: bytes) -
 def test_valid_utf8_escapes_are_forwarded_as_sent(proxy: Proxy) -> None:
     r = send(proxy, b"GET /api/echo/caf%c3%a9 HTTP/1.1", b"Host: a.example")
     assert r.status != 400  # the backend has no such path; it is the one answering
+
+
+UPGRADE = (
+    b"Upgrade: websocket",
+    b"Connection: Upgrade",
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    b"Sec-WebSocket-Version: 13",
+)
+
+
+def handshake(proxy: Proxy, request_line: bytes, *headers: bytes) -> int:
+    """The status of a WebSocket handshake (its own server, its own target parsing)."""
+    data = request_line + b"\r\n" + b"".join(h + b"\r\n" for h in (*headers, *UPGRADE))
+    return int(proxy.raw(data + b"\r\n").split(b" ", 2)[1])
+
+
+def test_websocket_handshake_has_one_target_too(proxy: Proxy) -> None:
+    assert handshake(proxy, b"GET /ws HTTP/1.1", b"Host: a.example") == 101
+    # Absolute-form: the target's authority is routed (and signed: the backend verifies).
+    assert handshake(proxy, b"GET http://a.example/ws HTTP/1.1", b"Host: b.example") == 101
+    assert handshake(proxy, b"GET http://b.example/ws HTTP/1.1", b"Host: a.example") != 101
+    assert handshake(proxy, b"GET /ws HTTP/1.1", b"Host: a.example", b"Host: b.example") == 400
+    assert handshake(proxy, b"GET /ws?x=1#f HTTP/1.1", b"Host: a.example") == 400
+    assert handshake(proxy, b"GET /ws/%c0%af HTTP/1.1", b"Host: a.example") == 400
