@@ -28,6 +28,9 @@ from proxy.websocket import refuse, relay_websocket
 log = logging.getLogger("edgeward")
 
 
+_HASH = ord("#")  # an int: the cheapest membership test on bytes
+
+
 def _refuse_host_lines(lines: int, http_version: str | None) -> None:
     """RFC 9112 §3.2: 400 for more than one Host line, or for none in HTTP/1.1."""
     if lines > 1:
@@ -123,11 +126,14 @@ class ProxyApp:
         try:
             if headers.host_lines != 1:
                 _refuse_host_lines(headers.host_lines, req.scope.get("http_version"))
-            authority, raw_path, req.query = split_target(target, req.scheme)
-            if authority is not None:
-                # RFC 9112 §3.2.2: the target's authority wins over Host, and it is
-                # the one routed, signed and forwarded (``headers.host`` feeds all three).
-                headers.host = authority
+            if target[:1] == b"/" and _HASH not in target:  # origin form: the usual case
+                raw_path, _, req.query = target.partition(b"?")
+            else:
+                authority, raw_path, req.query = split_target(target, req.scheme)
+                if authority is not None:
+                    # RFC 9112 §3.2.2: the target's authority wins over Host, and it is
+                    # the one routed, signed and forwarded (``headers.host`` feeds all three).
+                    headers.host = authority
             req.path = normalize_path(raw_path)
             req.host = canonical_host(headers.host.decode("latin-1"), req.scheme)
         except BadTarget as exc:
