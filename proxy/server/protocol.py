@@ -18,10 +18,11 @@ sections 5.2, 6.1, 6.3, 7.1). uvicorn answers those with 400 and
 * errors are problem+json; a response already under way is never interleaved.
 
 It hooks uvicorn internals, checked against uvicorn 0.54.0 with httptools 0.9.0:
-``HttpToolsProtocol.data_received`` (replaced), ``_start_asgi_task`` (deferred),
+``HttpToolsProtocol.data_received`` (replaced), ``_start_asgi_task`` (deferred), ``url``,
 the parser callbacks, ``timeout_keep_alive_task`` and the cycle's ``disconnected``,
 ``response_started``, ``response_complete`` and ``message_event``. A test asserts
-these exist; pyproject pins the uvicorn range.
+these exist (``url``, the raw target: the request-target tests); pyproject pins the
+uvicorn range.
 """
 
 from __future__ import annotations
