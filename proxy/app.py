@@ -15,17 +15,28 @@ from typing import Any
 
 from proxy import endpoints, reloading
 from proxy.body import NO_BODY, Body, BodyLimits, ClientDisconnected, Receive, read_body
-from proxy.context import Request
+from proxy.context import REQUEST_TARGET, Request
 from proxy.errors import ProxyError, render
 from proxy.forward import Send, relay, send_upstream
 from proxy.headers import ClientHeaders, Header, client_address, is_trusted, upstream_headers
 from proxy.metrics import observe_request
-from proxy.paths import BadTarget, canonical_host, normalize_path
+from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 from proxy.policy import Allowed
 from proxy.runtime import RouteTable, RouteTarget, Services
 from proxy.websocket import refuse, relay_websocket
 
 log = logging.getLogger("edgeward")
+
+
+_HASH = ord("#")  # an int: the cheapest membership test on bytes
+
+
+def _refuse_host_lines(lines: int, http_version: str | None) -> None:
+    """RFC 9112 §3.2: 400 for more than one Host line, or for none in HTTP/1.1."""
+    if lines > 1:
+        raise BadTarget("more than one Host header")  # which one would be meant?
+    if http_version != "1.0":
+        raise BadTarget("the Host header is required")
 
 
 class ProxyApp:
@@ -105,14 +116,29 @@ class ProxyApp:
         return req
 
     def parse_target(self, req: Request) -> None:
+        """One path, query and authority, used alike for routing, signing and forwarding."""
         scope = req.scope
-        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = scope.get(REQUEST_TARGET)
+        if target is None:  # a WebSocket handshake: its server split the target at "?"
+            target = scope.get("raw_path") or scope["path"].encode()
+            if query := scope.get("query_string"):
+                target += b"?" + query
+        headers = req.headers
         try:
+            if headers.host_lines != 1:
+                _refuse_host_lines(headers.host_lines, req.scope.get("http_version"))
+            if target[:1] == b"/" and _HASH not in target:  # origin form: the usual case
+                raw_path, _, req.query = target.partition(b"?")
+            else:
+                authority, raw_path, req.query = split_target(target, req.scheme)
+                if authority is not None:
+                    # RFC 9112 §3.2.2: the target's authority wins over Host, and it is
+                    # the one routed, signed and forwarded (``headers.host`` feeds all three).
+                    headers.host = authority
             req.path = normalize_path(raw_path)
-            req.host = canonical_host(req.headers.host.decode("latin-1"), req.scheme)
+            req.host = canonical_host(headers.host.decode("latin-1"), req.scheme)
         except BadTarget as exc:
             raise ProxyError(400, "bad_request_target", str(exc)) from None
-        req.query = scope.get("query_string", b"")
 
     async def forward(
         self, req: Request, target: RouteTarget, allowed: Allowed, receive: Receive, send: Send

@@ -9,6 +9,11 @@ from typing import Any
 from proxy.headers import ClientHeaders
 from proxy.identity import Identity
 
+# Scope key under which the HTTP protocol passes the request-target exactly as it
+# arrived: uvicorn's ``raw_path`` drops a ``#`` fragment and the authority of an
+# absolute-form target, both of which the proxy must see to refuse or honour.
+REQUEST_TARGET = "edgeward.request_target"
+
 
 @dataclass(slots=True)
 class Request:

@@ -2,9 +2,10 @@
 
 ``jwks.json`` publishes the public signing keys for backends, ``whoami`` shows
 the caller's identity, and ``auth`` answers forward-auth subrequests from a
-front proxy (2xx = allow, 401/403 = refuse; no route is 403), which sends the original method
-and URI in ``X-Forwarded-Method`` / ``X-Forwarded-Uri`` — believed only from a
-trusted peer, otherwise a client could ask about any URL but the one it is on.
+front proxy (2xx = allow, 401/403 = refuse; no route is 403), which sends the original
+method, URI and host in ``X-Forwarded-Method`` / ``-Uri`` / ``-Host`` — believed only
+from a trusted peer, otherwise a client could ask about any URL but the one it is on,
+and each required: a missing one is a 400, never a guess.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from proxy.admission import authentication_required
 from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.forward import Send
-from proxy.paths import BadTarget, canonical_host, normalize_path
+from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 from proxy.runtime import RouteTable, Services
 from proxy.sign import identity_fields
 
@@ -84,7 +85,8 @@ async def forward_auth(req: Request, table: RouteTable, services: Services, send
         raise ProxyError(
             400,
             "forward_auth_untrusted",
-            "X-Forwarded-Uri is required and only accepted from trusted proxies",
+            "forward-auth answers trusted proxies only: X-Forwarded-Uri, -Method and -Host "
+            "are believed from them alone",
         )
     try:
         _describe_original(req, req.scope["headers"])
@@ -108,26 +110,37 @@ async def forward_auth(req: Request, table: RouteTable, services: Services, send
 def _describe_original(req: Request, headers: list[tuple[bytes, bytes]]) -> None:
     """Point ``req`` at the original request the front proxy asks about.
 
+    Method, URI and host are each required: the subrequest's own (``GET``, its
+    Host) describe the front proxy's hop, not the request being judged, so a
+    front proxy that forgot one is told so rather than having a guess judged.
     The URI is taken in origin form only (RFC 9112 §3.2.1) and normalised like any
     request target: a general URI parser would read ``//admin/x`` as authority
     ``admin`` and path ``/x`` and authorise a path other than the one forwarded.
     """
-    uri = _one(headers, b"x-forwarded-uri")
-    if uri is None:
-        raise BadTarget("X-Forwarded-Uri is required")
-    raw_path, _, query = uri.partition(b"?")
-    req.path, req.query = normalize_path(raw_path), query
-    method = _one(headers, b"x-forwarded-method") or b"GET"
-    if not _TOKEN.match(method):
-        raise BadTarget("X-Forwarded-Method is not an HTTP method")
-    req.method = method.decode("ascii").upper()
+    uri = _required(headers, "X-Forwarded-Uri", "path and query")
+    method = _required(headers, "X-Forwarded-Method", "method")
+    host = _required(headers, "X-Forwarded-Host", "host")
     proto = _one(headers, b"x-forwarded-proto")
     if proto is not None:
         if proto not in (b"http", b"https"):
             raise BadTarget("X-Forwarded-Proto must be http or https")
         req.scheme = proto.decode("ascii")
-    if (host := _one(headers, b"x-forwarded-host")) is not None:
-        req.host = canonical_host(host.decode("latin-1"), req.scheme)
+    authority, raw_path, req.query = split_target(uri, req.scheme)
+    if authority is not None:
+        raise BadTarget("X-Forwarded-Uri must be a path (origin form), not a URL")
+    req.path = normalize_path(raw_path)
+    if not _TOKEN.match(method):
+        raise BadTarget("X-Forwarded-Method is not an HTTP method")
+    req.method = method.decode("ascii").upper()
+    req.host = canonical_host(host.decode("latin-1"), req.scheme)
+
+
+def _required(headers: list[tuple[bytes, bytes]], name: str, what: str) -> bytes:
+    value = _one(headers, name.lower().encode())
+    if value is None:
+        detail = f"{name} is required: the front proxy must send the original request's {what}"
+        raise ProxyError(400, "forward_auth_header_missing", detail)
+    return value
 
 
 def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

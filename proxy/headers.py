@@ -7,11 +7,17 @@ builds the forwarded list. Rules (SPEC "What the backend receives"):
   (RFC 9110 §7.6.1); the proxy adds its own headers afterwards, so a client's
   ``Connection`` can never remove them;
 - every client spelling of a header the proxy owns (``Edgeward-*``,
-  ``Signature*``, ``Content-Digest``, ``X-Request-Id``, ``X-Forwarded-*``, ``Forwarded``), including
+  ``Signature*``, ``Content-Digest``, ``X-Request-Id``, every ``X-Forwarded-*``,
+  ``Forwarded``, ``X-Real-IP`` and the other client-address headers), including
   ``_`` for ``-``, is dropped: some frameworks read ``x_forwarded_for`` and
   ``x-forwarded-for`` as the same variable;
-- ``X-Forwarded-*`` from the client is believed only when the socket peer is a
-  trusted proxy (same model as uvicorn's ``proxy_headers``).
+- so are the override headers (``X-Original-URL``, ``X-HTTP-Method-Override``, …)
+  with which frameworks serve another path or method than the request line's,
+  from every peer: the policy judged, and the signature covers, the method and
+  path the proxy saw;
+- of the forwarding headers only ``X-Forwarded-For/-Proto/-Host`` are believed,
+  and only when the socket peer is a trusted proxy (same model as uvicorn's
+  ``proxy_headers``); the proxy then writes those three itself.
 """
 
 from __future__ import annotations
@@ -45,24 +51,41 @@ _HOP_BY_HOP = frozenset(
         b"expect",
     ]
 )
-# Names the proxy sets itself; compared after mapping "_" to "-".
+# Names never forwarded from any client; compared after mapping "_" to "-".
 _OWNED = frozenset(
     [
+        # Set by the proxy itself.
         b"signature",
         b"signature-input",
         b"content-digest",
         b"x-request-id",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"x-forwarded-port",
-        b"x-forwarded-uri",
-        b"x-forwarded-method",
+        # Where the request came from: only the proxy's X-Forwarded-For/-Proto/-Host
+        # reach the backend (every "x-forwarded-…" is caught by _OWNED_PREFIXES).
+        b"x-forwarded",
+        b"forwarded",  # RFC 7239
+        b"forwarded-for",
+        # Client-address headers that common IP-detection libraries try in turn.
         b"x-real-ip",
-        b"forwarded",
+        b"x-client-ip",
+        b"client-ip",
+        b"true-client-ip",
+        b"x-cluster-client-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
+        # Another host, path or method than the request's (IIS/Symfony/Zend URL
+        # rewrites, method overrides for HTML forms): a backend honouring them
+        # would run what the policy never judged and the signature never covered.
+        b"x-original-host",
+        b"x-host",
+        b"x-original-url",
+        b"x-original-uri",
+        b"x-rewrite-url",
+        b"x-http-method-override",
+        b"x-http-method",
+        b"x-method-override",
     ]
 )
-_RESERVED_PREFIX = RESERVED_HEADER_PREFIX.encode()
+_OWNED_PREFIXES = (RESERVED_HEADER_PREFIX.encode(), b"x-forwarded-")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{8,128}\Z")
 SESSION_COOKIES = (b"edgeward_session", b"__Host-edgeward_session")
 
@@ -70,7 +93,7 @@ SESSION_COOKIES = (b"edgeward_session", b"__Host-edgeward_session")
 def _owned(name: bytes) -> bool:
     if b"_" in name:
         name = name.replace(b"_", b"-")
-    return name in _OWNED or name.startswith(_RESERVED_PREFIX)
+    return name in _OWNED or name.startswith(_OWNED_PREFIXES)
 
 
 def new_request_id() -> str:
@@ -79,9 +102,15 @@ def new_request_id() -> str:
 
 @dataclass(slots=True)
 class ClientHeaders:
-    """What the proxy itself reads from the client's headers, gathered in one pass."""
+    """What the proxy itself reads from the client's headers, gathered in one pass.
+
+    ``host`` is the request's authority: the Host header, replaced by the target's
+    authority for an absolute-form request (RFC 9112 §3.2.2). ``host_lines``
+    counts Host lines, so a repeat can be refused instead of one picked.
+    """
 
     host: bytes = b""
+    host_lines: int = 0
     accept: bytes = b""
     authorization: list[bytes] = field(default_factory=list)
     cookie: bytes = b""
@@ -102,6 +131,7 @@ class ClientHeaders:
         for name, value in raw:
             if name == b"host":
                 h.host = value
+                h.host_lines += 1
             elif name == b"accept":
                 h.accept = value
             elif name == b"authorization":

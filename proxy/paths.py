@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import re
+from urllib.parse import unquote_to_bytes
 
-__all__ = ["BadTarget", "canonical_host", "normalize_path"]
+__all__ = ["BadTarget", "canonical_host", "normalize_path", "split_target"]
 
 
 class BadTarget(ValueError):
@@ -26,6 +27,37 @@ _PCT = re.compile(rb"%(?P<hex>[0-9A-Fa-f]{2})|%")
 # double encoding), ";" (%3b) and every control character.
 _REFUSED_ENCODED = frozenset([0x2E, 0x2F, 0x5C, 0x25, 0x3B, 0x7F, *range(0x20)])
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+# An encoded byte of 0x80 or above, after _decode_unreserved upper-cased the escapes.
+_ENCODED_HIGH = re.compile(rb"%[89A-F][0-9A-F]")
+# RFC 9112 §3.2.2 absolute-form: scheme "://" authority path-abempty [ "?" query ].
+_ABSOLUTE = re.compile(
+    rb"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authority>[^/?]*)(?P<rest>.*)\Z", re.S
+)
+
+
+def split_target(target: bytes, scheme: str) -> tuple[bytes | None, bytes, bytes]:
+    """``(authority, raw path, query)`` of a request-target; authority only in absolute-form.
+
+    A fragment is never sent (RFC 9112 §3.2): servers disagree on whether ``#``
+    ends the path, so ``/public#/../admin`` is refused, not guessed at. In
+    absolute-form the target's authority is the request's (RFC 9112 §3.2.2: the
+    Host header is then ignored); its scheme must be the connection's, and it may
+    carry no userinfo (RFC 9110 §4.2.4).
+    """
+    if b"#" in target:
+        raise BadTarget("request target must not contain a fragment ('#')")
+    authority = None
+    if target[:1] != b"/" and (m := _ABSOLUTE.match(target)) is not None:
+        if m["scheme"].lower() != scheme.encode():
+            raise BadTarget(f"absolute-form target must use the connection's scheme ({scheme})")
+        authority = m["authority"]
+        if not authority or b"@" in authority:
+            raise BadTarget("absolute-form target needs a host and no userinfo")
+        target = m["rest"]
+        if target[:1] != b"/":  # an empty path is "/" (RFC 9110 §4.2.3)
+            target = b"/" + target
+    path, _, query = target.partition(b"?")
+    return authority, path, query
 
 
 def _decode_unreserved(raw: bytes) -> bytes:
@@ -46,7 +78,24 @@ def _decode_unreserved(raw: bytes) -> bytes:
             return bytes((value,))
         return b"%" + hexdigits.upper()
 
-    return _PCT.sub(repl, raw)
+    out = _PCT.sub(repl, raw)
+    if _ENCODED_HIGH.search(out):
+        _check_utf8(out)
+    return out
+
+
+def _check_utf8(path: bytes) -> None:
+    """Encoded bytes must spell valid UTF-8 (RFC 3629 §3).
+
+    Overlong forms (``%c0%af`` is "/" to a lax decoder), surrogates, stray
+    continuation bytes and truncated sequences are refused: the router compared
+    them as opaque bytes, and a backend that decodes them leniently would see a
+    path, even a "/", the policy never judged.
+    """
+    try:
+        unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadTarget("percent-encoded bytes in path are not valid UTF-8") from None
 
 
 def _remove_dot_segments(path: str) -> str:

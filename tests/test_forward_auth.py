@@ -1,6 +1,7 @@
 """Forward-auth (``/.edgeward/auth``) on a real proxy process, asked the way a front
-proxy asks: the original method and URI in ``X-Forwarded-Method`` / ``X-Forwarded-Uri``,
-the caller's credentials as they came. Believed only from ``trusted_proxies``."""
+proxy asks: the original method, URI and host in ``X-Forwarded-Method`` / ``-Uri`` /
+``-Host``, the caller's credentials as they came. Believed only from ``trusted_proxies``;
+each of the three is required."""
 
 from __future__ import annotations
 
@@ -67,14 +68,18 @@ class Stack:
         *,
         token: str | None = None,
         method: str | None = "GET",
+        host: str | None = "front.example",
         proxy: Proxy | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        headers = dict(extra or {})
+        headers = {}
         if uri is not None:
             headers["x-forwarded-uri"] = uri
         if method is not None:
             headers["x-forwarded-method"] = method
+        if host is not None:
+            headers["x-forwarded-host"] = host
+        headers.update(extra or {})
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
         base = (proxy or self.trusted).url
@@ -145,8 +150,30 @@ def test_untrusted_peer_forwarded_uri_is_ignored(stack: Stack) -> None:
     assert "edgeward-user" not in r.headers
 
 
-def test_missing_forwarded_uri_is_400(stack: Stack) -> None:
-    assert stack.ask(None).status_code == 400
+ORIGINAL = {
+    "X-Forwarded-Uri": "/docs/x",
+    "X-Forwarded-Method": "GET",
+    "X-Forwarded-Host": "front.example",
+}
+
+
+@pytest.mark.parametrize("header", sorted(ORIGINAL))
+def test_missing_original_request_header_is_400_naming_it(stack: Stack, header: str) -> None:
+    # /docs/ is public on any host: a guessed GET or Host would have answered 200.
+    headers = {k: v for k, v in ORIGINAL.items() if k != header}
+    r = httpx.get(f"{stack.trusted.url}/.edgeward/auth", headers=headers, timeout=TIMEOUT)
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "forward_auth_header_missing"
+    assert r.json()["detail"].startswith(f"{header} is required")
+
+
+def test_the_subrequest_host_never_stands_in_for_the_original(stack: Stack) -> None:
+    # The subrequest's own Host names the "hosted" route; without X-Forwarded-Host it
+    # must not be taken for the original request's host.
+    extra = {"host": "app.example.com"}
+    r = stack.ask("/hosted/a", token=stack.token(), host=None, extra=extra)
+    assert r.status_code == 400 and "X-Forwarded-Host" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(

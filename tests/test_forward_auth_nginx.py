@@ -49,6 +49,9 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Forwarded-Uri $request_uri;
             proxy_set_header X-Forwarded-Method $request_method;
+            # nginx's own view of the host: the request line's, else Host (RFC 9112 §3.2.2).
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
         }}
         location / {{
             auth_request /.edgeward/auth;
@@ -72,8 +75,12 @@ class Front:
     backend: str
     idp: KeyServer
 
-    def get(self, path: str, token: str | None = None, method: str = "GET") -> httpx.Response:
+    def get(
+        self, path: str, token: str | None = None, method: str = "GET", host: str | None = None
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        if host is not None:
+            headers["host"] = host
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=TIMEOUT)
 
     def token(self, **claims: object) -> str:
@@ -157,3 +164,12 @@ def test_the_original_method_is_decided(front: Front) -> None:
     # GET is allowed through; the backend has no /reports, so it answers 404 itself.
     r = front.get("/reports/q1", token)
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_original_host_is_decided(front: Front) -> None:
+    token = front.token()
+    # "hosted" exists only on app.example.com: nginx's X-Forwarded-Host picks it.
+    r = front.get("/hosted/x", token, host="App.Example.com")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert front.get("/hosted/x", host="app.example.com").status_code == 401
+    assert front.get("/hosted/x", token, host="other.example.com").status_code == 403

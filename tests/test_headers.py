@@ -120,3 +120,75 @@ def test_response_hop_by_hop_removed_and_request_id_echoed() -> None:
         "rid-1234567890",
     )
     assert out == [(b"content-type", b"text/plain"), (b"x-request-id", b"rid-1234567890")]
+
+
+# Every spelling of "where did this come from" and of "serve another path or method".
+FORWARDING = [
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-prefix",
+    b"x-forwarded-scheme",
+    b"x-forwarded-ssl",
+    b"x-forwarded-server",
+    b"x-forwarded-port",
+    b"x-forwarded-uri",
+    b"x-forwarded-method",
+    b"x-forwarded-path",
+    b"x-forwarded-anything-at-all",
+    b"x-forwarded",
+    b"forwarded",
+    b"forwarded-for",
+    b"x-real-ip",
+    b"x-client-ip",
+    b"client-ip",
+    b"true-client-ip",
+    b"x-cluster-client-ip",
+    b"cf-connecting-ip",
+    b"fastly-client-ip",
+]
+OVERRIDES = [
+    b"x-original-url",
+    b"x-rewrite-url",
+    b"x-original-uri",
+    b"x-original-host",
+    b"x-host",
+    b"x-http-method-override",
+    b"x-http-method",
+    b"x-method-override",
+]
+PROXY_WRITES = {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+
+
+def spellings(name: bytes) -> list[bytes]:
+    return [name, name.replace(b"-", b"_")]
+
+
+def test_every_forwarding_and_override_spelling_is_dropped_from_untrusted_peers() -> None:
+    raw = [(s, b"6.6.6.6") for name in FORWARDING + OVERRIDES for s in spellings(name)]
+    out = forward([*raw, (b"host", b"app.example")], peer="192.0.2.1", trusted=False)
+    leaked = [n for n in out if n.replace(b"_", b"-") in {*FORWARDING, *OVERRIDES} - PROXY_WRITES]
+    assert leaked == []
+    assert out[b"x-forwarded-for"] == [b"192.0.2.1"]
+    assert out[b"x-forwarded-proto"] == [b"http"]
+    assert out[b"x-forwarded-host"] == [b"app.example"]
+    assert b"6.6.6.6" not in [v for values in out.values() for v in values]
+
+
+def test_trusted_peer_contributes_only_for_proto_host_and_never_overrides() -> None:
+    raw = [(s, b"203.0.113.9") for name in FORWARDING + OVERRIDES for s in spellings(name)]
+    raw = [(n, v) for n, v in raw if n not in PROXY_WRITES]  # the dash spellings, below
+    raw += [
+        (b"x-forwarded-for", b"203.0.113.9"),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-host", b"front.example"),
+        (b"host", b"app.example"),
+    ]
+    out = forward(raw, peer="10.1.2.3", trusted=True)
+    # The three the proxy writes, from the trusted hop's values; nothing else of the family.
+    assert out[b"x-forwarded-for"] == [b"203.0.113.9, 10.1.2.3"]
+    assert out[b"x-forwarded-proto"] == [b"https"]
+    assert out[b"x-forwarded-host"] == [b"front.example"]
+    names = {n.replace(b"_", b"-") for n in out}
+    assert names & {*FORWARDING, *OVERRIDES} == PROXY_WRITES
+    assert not [n for n in out if b"_" in n]  # no "_" spelling, not even of the three

@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxy.paths import BadTarget, canonical_host, normalize_path
+from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,8 @@ from proxy.paths import BadTarget, canonical_host, normalize_path
         (b"/%61dmin/", "/admin/"),
         (b"/%41%42c", "/ABc"),
         (b"/caf%c3%a9", "/caf%C3%A9"),
+        (b"/%f0%9f%98%80/%e2%82%ac", "/%F0%9F%98%80/%E2%82%AC"),  # 4- and 3-byte UTF-8
+        (b"/%ef%bf%bd", "/%EF%BF%BD"),  # U+FFFD itself is valid
         (b"/a%20b", "/a%20b"),
         (b"/.well-known/x", "/.well-known/x"),
         (b"/a/.hidden", "/a/.hidden"),
@@ -92,3 +94,75 @@ def test_canonical_host(host: str, scheme: str, expected: str) -> None:
 def test_refuses_bad_host(host: str) -> None:
     with pytest.raises(BadTarget):
         canonical_host(host, "http")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"/%c0%af",  # overlong "/"
+        b"/admin%c0%afx",
+        b"/%c1%9c",  # overlong "\\"
+        b"/%e0%80%af",  # overlong "/", three bytes
+        b"/%f0%80%80%af",  # overlong "/", four bytes
+        b"/%c0%ae%c0%ae/admin",  # overlong ".."
+        b"/%ed%a0%80",  # UTF-16 surrogate
+        b"/%ed%bf%bf",
+        b"/%80",  # lone continuation byte
+        b"/a%bfb",
+        b"/%e2%82",  # truncated sequence
+        b"/%c3",
+        b"/%c3/%a9",  # a sequence broken by a raw "/"
+        b"/%f4%90%80%80",  # above U+10FFFF
+        b"/%f5%80%80%80",
+        b"/%fe",
+        b"/%ff",
+    ],
+)
+def test_refuses_encoded_bytes_that_are_not_utf8(raw: bytes) -> None:
+    with pytest.raises(BadTarget, match="UTF-8"):
+        normalize_path(raw)
+
+
+@pytest.mark.parametrize(
+    ("target", "scheme", "expected"),
+    [
+        (b"/a/b?x=1?y", "http", (None, b"/a/b", b"x=1?y")),
+        (b"/", "http", (None, b"/", b"")),
+        (b"http://a.example/x?q=1", "http", (b"a.example", b"/x", b"q=1")),
+        (b"HTTP://A.example:8080/x", "http", (b"A.example:8080", b"/x", b"")),
+        (b"https://a.example/x", "https", (b"a.example", b"/x", b"")),
+        (b"http://a.example", "http", (b"a.example", b"/", b"")),
+        (b"http://a.example?q", "http", (b"a.example", b"/", b"q")),
+        (b"http://[::1]:8/x", "http", (b"[::1]:8", b"/x", b"")),
+        # Not absolute-form: left for normalize_path to refuse.
+        (b"*", "http", (None, b"*", b"")),
+        (b"a.example:443", "http", (None, b"a.example:443", b"")),
+        (b"//a.example/x", "http", (None, b"//a.example/x", b"")),
+    ],
+)
+def test_split_target(
+    target: bytes, scheme: str, expected: tuple[bytes | None, bytes, bytes]
+) -> None:
+    assert split_target(target, scheme) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "scheme"),
+    [
+        (b"/a#frag", "http"),
+        (b"/public#/../admin", "http"),
+        (b"/a?q#frag", "http"),
+        (b"/a?q=#", "http"),
+        (b"http://a.example/x#f", "http"),
+        (b"https://a.example/x", "http"),  # not the connection's scheme
+        (b"http://a.example/x", "https"),
+        (b"ftp://a.example/x", "http"),
+        (b"http://user@a.example/x", "http"),  # userinfo (RFC 9110 §4.2.4)
+        (b"http://user:pw@a.example/x", "http"),
+        (b"http:///x", "http"),  # no host (RFC 9110 §4.2.1)
+        (b"http://", "http"),
+    ],
+)
+def test_split_target_refuses(target: bytes, scheme: str) -> None:
+    with pytest.raises(BadTarget):
+        split_target(target, scheme)

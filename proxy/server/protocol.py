@@ -13,16 +13,19 @@ sections 5.2, 6.1, 6.3, 7.1). uvicorn answers those with 400 and
 * the app never starts on a request whose bytes turn out malformed in the same read
   (the parser reports some errors, such as a bad chunk size, only after the head);
 * HTTP/0.9-style request lines are refused;
+* the request-target as sent reaches the app (``scope[REQUEST_TARGET]``), since
+  ``raw_path`` loses a fragment and an absolute-form authority;
 * errors are problem+json; a response already under way is never interleaved;
 * a response begun before its request body has all arrived closes the connection
   after it (lingering), so the unread rest of a body cannot hold it open.
 
 It hooks uvicorn internals, checked against uvicorn 0.54.0 with httptools 0.9.0:
-``HttpToolsProtocol.data_received`` (replaced), ``_start_asgi_task`` (deferred),
+``HttpToolsProtocol.data_received`` (replaced), ``_start_asgi_task`` (deferred), ``url``,
 the parser callbacks, ``timeout_keep_alive_task`` and the cycle's ``disconnected``,
 ``response_started``, ``response_complete``, ``message_event``, ``more_body``,
 ``keep_alive`` and ``transport`` (of which it uses ``write``, ``close``, ``is_closing``).
-A test asserts these exist; pyproject pins the uvicorn range.
+A test asserts these exist (``url``, the raw target: the request-target tests);
+pyproject pins the uvicorn range.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from proxy.accesslog import JsonLog
+from proxy.context import REQUEST_TARGET
 from proxy.metrics import count_limit, observe_request
 from proxy.server.coalesce import coalescing_send
 from proxy.server.problem import problem_response
@@ -196,6 +200,7 @@ class EdgewardProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         if self.parser.get_http_version() not in SUPPORTED_VERSIONS:
             raise UnsupportedVersionError
+        self.scope[REQUEST_TARGET] = self.url  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
