@@ -6,6 +6,14 @@ ConfigMap's symlink swap all change it. A new file that fails to load is
 reported through ``on_error`` and the running value is kept (``apply`` is not
 called), so a typo never takes the proxy down or weakens its policy.
 
+A file is loaded only once it has settled: its stamp and the SHA-256 of its
+content are the same across ``settle`` seconds, on a poll and on SIGHUP alike.
+A writer that truncates the file and writes it in pieces (most editors, ``>``
+in a shell, a slow copy) is never caught half-way, so a half-written file can
+never replace the running config. The bytes loaded are the bytes compared, read
+from one open file, so a rename or symlink swap between reads cannot mix two
+versions.
+
 Two writes within one filesystem timestamp tick that keep the size and inode
 are indistinguishable by stamp; SIGHUP forces a reload for that case.
 """
@@ -14,14 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeAlias, TypeVar
 
 T = TypeVar("T")
 Stamp: TypeAlias = tuple[int, int, int] | None
+
+SETTLE = 1.0  # seconds a file must stay unchanged before it is loaded
+MAX_BYTES = 4 * 1024 * 1024  # read at most this (+1) of the file; the loader judges size
 
 
 def file_stamp(path: Path) -> Stamp:
@@ -33,8 +46,41 @@ def file_stamp(path: Path) -> Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What one read of the file saw: its stamp and content, or why it could not be read."""
+
+    stamp: Stamp
+    digest: bytes
+    data: bytes
+    error: OSError | None = None
+
+    @classmethod
+    def read(cls, path: Path, max_bytes: int) -> Sample:
+        try:
+            # The stamp of the open file, not of the path: it describes exactly the
+            # bytes read even when the path is swapped to another file meanwhile.
+            with path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read(max_bytes + 1)
+        except OSError as exc:
+            return cls(None, b"", b"", exc)
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        return cls(stamp, hashlib.sha256(data).digest(), data)
+
+    def same_as(self, other: Sample) -> bool:
+        if self.error is not None or other.error is not None:
+            return (
+                self.error is not None
+                and other.error is not None
+                and type(self.error) is type(other.error)
+                and self.error.errno == other.error.errno
+            )
+        return self.stamp == other.stamp and self.digest == other.digest
+
+
 class Reloader(Generic[T]):
-    """Reloads ``path`` with ``load`` and hands each good value to ``apply``.
+    """Reloads ``path`` with ``load(path, content)`` and hands each good value to ``apply``.
 
     Build it before the first load of the file, so a change made between that
     load and the start of ``run`` is seen (at worst it is loaded twice).
@@ -43,15 +89,21 @@ class Reloader(Generic[T]):
     def __init__(
         self,
         path: Path,
-        load: Callable[[Path], T],
+        load: Callable[[Path, bytes], T],
         apply: Callable[[T], None],
         on_error: Callable[[Exception], None],
         interval: float = 1.0,
+        settle: float = SETTLE,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
+        if settle < 0:
+            raise ValueError("settle must not be negative")
         self.path = path
         self.interval = interval
+        self.settle = settle
+        self.max_bytes = max_bytes
         self._load = load
         self._apply = apply
         self._on_error = on_error
@@ -73,18 +125,24 @@ class Reloader(Generic[T]):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             forced = self._wake.is_set()
             self._wake.clear()
-            self.check(force=forced)
+            await self.check(force=forced)
 
-    def check(self, force: bool = False) -> bool:
-        """Reload if the file changed (or ``force``); True when a new value was applied."""
-        stamp = file_stamp(self.path)
-        if stamp == self._stamp and not force:
+    async def check(self, force: bool = False) -> bool:
+        """Reload if the file changed (or ``force``); True when a new value was applied.
+
+        Waits until the file has settled; that takes at least ``settle`` seconds.
+        """
+        if file_stamp(self.path) == self._stamp and not force:
             return False
+        sample = await self.settled()
         # Remember the stamp even when loading fails: a broken file is reported
         # once, not every interval, and the next edit is tried again.
-        self._stamp = stamp
+        self._stamp = sample.stamp
+        if sample.error is not None:
+            self._on_error(sample.error)
+            return False
         try:
-            value = self._load(self.path)
+            value = self._load(self.path, sample.data)
         except Exception as exc:  # any failure of the loader keeps the old value
             self._on_error(exc)
             return False
@@ -94,3 +152,13 @@ class Reloader(Generic[T]):
             self._on_error(exc)
             return False
         return True
+
+    async def settled(self) -> Sample:
+        """A sample equal to the one taken ``settle`` seconds before it."""
+        last = Sample.read(self.path, self.max_bytes)
+        while True:
+            await asyncio.sleep(self.settle)
+            now = Sample.read(self.path, self.max_bytes)
+            if now.same_as(last):
+                return now
+            last = now
