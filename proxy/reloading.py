@@ -6,7 +6,9 @@ proxies, body limits, signing, access logging, log level) and swapped in with
 one assignment. Settings the process set up before serving (``listen``, upstream
 pool, head limits, shutdown timings; see ``proxy.config.live``) keep their
 running values; the reload log names each one that changed and needs a
-restart. The file is loaded only once it has settled (``Reloader``). A new file
+restart. The file is loaded only once it has settled (``Reloader``); a change
+of a secret or key file it names (``X_file``, ``signing.key_files``) reloads it
+too. A new file
 that does not load or compile, is empty, or has no ``routes`` keeps the running
 snapshot, is logged with its YAML paths and is counted in
 ``edgeward_config_reload_errors_total``.
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from proxy import logs
 from proxy.config.live import effective, restart_needed
-from proxy.config.loader import ConfigError, load_reloaded
+from proxy.config.loader import ConfigError, dependencies, inspect_config, load_reloaded
 from proxy.metrics import CONFIG_RELOAD_ERRORS, CONFIG_RELOADS
 from proxy.policy import Reloader
 from proxy.policy.compile import RuleError
@@ -37,19 +40,26 @@ class Reloadable(Protocol):
     snapshot: Snapshot
 
 
-def load(app: Reloadable, path: Path, data: bytes) -> tuple[Snapshot, list[str]]:
-    """The snapshot for the file content ``data``, and the changed keys that need a restart."""
+@dataclass(frozen=True)
+class Loaded:
+    snapshot: Snapshot
+    restart: list[str]  # changed keys that need a restart
+    files: tuple[Path, ...]  # secrets and keys the snapshot was built from
+
+
+def load(app: Reloadable, path: Path, data: bytes) -> Loaded:
+    """The snapshot for the file content ``data``."""
     started = app.services.config
-    config = load_reloaded(path, data)
+    config, files = load_reloaded(path, data)
     snapshot = Snapshot.build(effective(started, config), app.services, app.snapshot)
-    return snapshot, restart_needed(started, config)
+    return Loaded(snapshot, restart_needed(started, config), tuple(Path(f) for f in files))
 
 
 def start(app: Reloadable, path: str, settle: float = SETTLE) -> asyncio.Task[None]:
     """Watch ``path`` (and SIGHUP) for the lifetime of the returned task."""
 
-    def apply(loaded: tuple[Snapshot, list[str]]) -> None:
-        snapshot, restart = loaded
+    def apply(loaded: Loaded) -> None:
+        snapshot, restart = loaded.snapshot, loaded.restart
         app.snapshot = snapshot
         logs.set_level(snapshot.config.log.level)
         CONFIG_RELOADS.labels("ok").inc()
@@ -76,7 +86,14 @@ def start(app: Reloadable, path: str, settle: float = SETTLE) -> asyncio.Task[No
         log.error("config reload refused, the running config stays: %s", detail)
 
     reloader = Reloader(
-        Path(path), lambda p, data: load(app, p, data), apply, failed, settle=settle
+        Path(path),
+        lambda p, data: load(app, p, data),
+        apply,
+        failed,
+        settle=settle,
+        depends=lambda loaded: loaded.files,
     )
+    # The files the running config was built from (read again: start-up kept no list).
+    reloader.watch(Path(f) for f in dependencies(inspect_config(path)))
     reloader.install_sighup(asyncio.get_running_loop())
     return asyncio.create_task(reloader.run(), name="edgeward-config-reload")

@@ -273,3 +273,24 @@ async def test_a_file_missing_only_for_a_moment_is_not_reported(config: Path, si
 def test_settle_must_not_be_negative(config: Path, sink: Sink) -> None:
     with pytest.raises(ValueError, match="settle"):
         reloader_for(config, sink, FAST, settle=-1)
+
+
+async def test_a_changed_dependency_reloads(config: Path, sink: Sink, tmp_path: Path) -> None:
+    secret = tmp_path / "groups.secret"
+    secret.write_text("one")
+
+    def load(path: Path, data: bytes) -> Rule:  # a value built from a second file
+        return Rule(groups=(secret.read_text(),))
+
+    reloader = Reloader(
+        config, load, sink.apply, sink.error, interval=FAST, settle=0, depends=lambda _: [secret]
+    )
+    reloader.watch([secret])
+    async with running(reloader):
+        staged = tmp_path / "groups.staged"
+        staged.write_text("two")
+        os.replace(staged, secret)  # the config file itself is untouched
+        assert (await sink.next_apply()).groups == ("two",)
+        secret.write_text("three")  # still watched after the reload
+        assert (await sink.next_apply()).groups == ("three",)
+    assert sink.errors == []

@@ -168,6 +168,26 @@ def test_a_removed_service_token_is_refused_after_reload(backend: str, tmp_path:
         assert p.proc.poll() is None  # no restart
 
 
+def test_a_rotated_secret_file_applies_without_touching_the_config(
+    backend: str, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "ci.sha256"
+    secret_file.write_text(_digest("first-secret") + "\n")
+    tokens = [{"id": "ci-bot", "secret_sha256_file": str(secret_file), "groups": ["ci"]}]
+    route = {"name": "api", "match": {"path": "/api/"}, "to": backend}
+    route["allow"] = {"groups": ["ci"]}
+    with run_proxy(tmp_path, {"service_tokens": tokens, "routes": [route]}) as p:
+        first = {"edgeward-client-id": "ci-bot", "edgeward-client-secret": "first-secret"}
+        second = {"edgeward-client-id": "ci-bot", "edgeward-client-secret": "second-secret"}
+        assert get(p, "/api/hello", **first).status_code == 200
+        staged = tmp_path / "ci.sha256.staged"
+        staged.write_text(_digest("second-secret") + "\n")
+        os.replace(staged, secret_file)  # as a mounted secret is rotated
+        wait_for(p, "config reloaded")
+        assert get(p, "/api/hello", **first).status_code == 401
+        assert get(p, "/api/hello", **second).status_code == 200
+
+
 def test_a_removed_issuer_or_audience_is_refused_after_reload(backend: str, tmp_path: Path) -> None:
     with KeyServer([new_key("ES256")]) as one, KeyServer([new_key("ES256")]) as two:
         bearer = [

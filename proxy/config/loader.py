@@ -35,6 +35,7 @@ __all__ = [
     "Report",
     "check",
     "config_path",
+    "dependencies",
     "evaluate",
     "inspect_config",
     "load_config",
@@ -55,6 +56,7 @@ class Report:
     config: Config | None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    secret_files: tuple[str, ...] = ()  # the ``X_file`` secrets the file names
 
     def config_or_raise(self) -> Config:
         if self.config is None:
@@ -69,8 +71,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 def load_reloaded(
     path: str | os.PathLike[str], data: bytes, env: Mapping[str, str] | None = None
-) -> Config:
-    """Validate ``data``, a new version of the running file at ``path``, for a reload.
+) -> tuple[Config, tuple[str, ...]]:
+    """Validate ``data``, a new version of the running file at ``path``, for a reload;
+    return the config and the files it depends on (``X_file`` secrets, signing keys).
 
     Refuses, besides every load error, what is almost certainly a file caught
     mid-write: an empty document, or one without ``routes`` (``routes: []``
@@ -80,9 +83,15 @@ def load_reloaded(
     text = _decode(source, data)
     base_dir = Path(os.path.abspath(source)).parent
     environ: Mapping[str, str] = os.environ if env is None else env
-    return evaluate(
-        text, source=source, env=environ, base_dir=base_dir, reload=True
-    ).config_or_raise()
+    report = evaluate(text, source=source, env=environ, base_dir=base_dir, reload=True)
+    config = report.config_or_raise()
+    return config, dependencies(report)
+
+
+def dependencies(report: Report) -> tuple[str, ...]:
+    """The files besides the config file whose content a reload applies."""
+    keys = report.config.signing.key_files if report.config is not None else ()
+    return (*report.secret_files, *keys)
 
 
 def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Config:
@@ -142,7 +151,7 @@ def evaluate(
     config, draft, schema_problems = _validate(resolved.data)
     later = [*schema_problems, *find_errors(draft)]
     errors = [*resolved.problems, *(p for p in later if not _under(p.path, resolved.spoiled))]
-    return Report(None if errors else config, errors, find_warnings(draft))
+    return Report(None if errors else config, errors, find_warnings(draft), resolved.files)
 
 
 def _validate(data: dict[object, object]) -> tuple[Config | None, Draft, list[Problem]]:

@@ -14,6 +14,10 @@ never replace the running config. The bytes loaded are the bytes compared, read
 from one open file, so a rename or symlink swap between reads cannot mix two
 versions.
 
+Files the value was built from besides the config (secrets, keys: ``depends``)
+are watched by stamp too, and must be settled as well: rotating a mounted
+secret reloads without touching the config file.
+
 Two writes within one filesystem timestamp tick that keep the size and inode
 are indistinguishable by stamp; SIGHUP forces a reload for that case.
 """
@@ -25,7 +29,7 @@ import contextlib
 import hashlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeAlias, TypeVar
@@ -54,9 +58,11 @@ class Sample:
     digest: bytes
     data: bytes
     error: OSError | None = None
+    deps: tuple[Stamp, ...] = ()  # the stamps of the files the value depends on
 
     @classmethod
-    def read(cls, path: Path, max_bytes: int) -> Sample:
+    def read(cls, path: Path, max_bytes: int, deps: tuple[Path, ...] = ()) -> Sample:
+        dep_stamps = tuple(file_stamp(p) for p in deps)
         try:
             # The stamp of the open file, not of the path: it describes exactly the
             # bytes read even when the path is swapped to another file meanwhile.
@@ -64,11 +70,13 @@ class Sample:
                 st = os.fstat(f.fileno())
                 data = f.read(max_bytes + 1)
         except OSError as exc:
-            return cls(None, b"", b"", exc)
+            return cls(None, b"", b"", exc, dep_stamps)
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        return cls(stamp, hashlib.sha256(data).digest(), data)
+        return cls(stamp, hashlib.sha256(data).digest(), data, None, dep_stamps)
 
     def same_as(self, other: Sample) -> bool:
+        if self.deps != other.deps:
+            return False
         if self.error is not None or other.error is not None:
             return (
                 self.error is not None
@@ -95,6 +103,7 @@ class Reloader(Generic[T]):
         interval: float = 1.0,
         settle: float = SETTLE,
         max_bytes: int = MAX_BYTES,
+        depends: Callable[[T], Iterable[Path]] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -107,8 +116,16 @@ class Reloader(Generic[T]):
         self._load = load
         self._apply = apply
         self._on_error = on_error
+        self._depends = depends
         self._stamp = file_stamp(path)
+        self._deps: tuple[Path, ...] = ()
+        self._dep_stamps: tuple[Stamp, ...] = ()
         self._wake = asyncio.Event()
+
+    def watch(self, paths: Iterable[Path]) -> None:
+        """Reload also when one of ``paths`` changes (what the running value was built from)."""
+        self._deps = tuple(paths)
+        self._dep_stamps = tuple(file_stamp(p) for p in self._deps)
 
     def trigger(self) -> None:
         """Ask ``run`` to reload now, changed or not (the SIGHUP handler)."""
@@ -132,12 +149,12 @@ class Reloader(Generic[T]):
 
         Waits until the file has settled; that takes at least ``settle`` seconds.
         """
-        if file_stamp(self.path) == self._stamp and not force:
+        if not force and not self._changed():
             return False
         sample = await self.settled()
-        # Remember the stamp even when loading fails: a broken file is reported
+        # Remember the stamps even when loading fails: a broken file is reported
         # once, not every interval, and the next edit is tried again.
-        self._stamp = sample.stamp
+        self._stamp, self._dep_stamps = sample.stamp, sample.deps
         if sample.error is not None:
             self._on_error(sample.error)
             return False
@@ -151,14 +168,28 @@ class Reloader(Generic[T]):
         except Exception as exc:  # reported, and the watch goes on
             self._on_error(exc)
             return False
+        if self._depends is not None:
+            self._watch_after(sample, tuple(self._depends(value)))
         return True
+
+    def _changed(self) -> bool:
+        if file_stamp(self.path) != self._stamp:
+            return True
+        return tuple(file_stamp(p) for p in self._deps) != self._dep_stamps
+
+    def _watch_after(self, sample: Sample, paths: tuple[Path, ...]) -> None:
+        # Files watched already keep the stamps seen before the load, so a change
+        # made while loading is still noticed; new ones are stamped now.
+        seen = dict(zip(self._deps, sample.deps, strict=True))
+        self._deps = paths
+        self._dep_stamps = tuple(seen[p] if p in seen else file_stamp(p) for p in paths)
 
     async def settled(self) -> Sample:
         """A sample equal to the one taken ``settle`` seconds before it."""
-        last = Sample.read(self.path, self.max_bytes)
+        last = Sample.read(self.path, self.max_bytes, self._deps)
         while True:
             await asyncio.sleep(self.settle)
-            now = Sample.read(self.path, self.max_bytes)
+            now = Sample.read(self.path, self.max_bytes, self._deps)
             if now.same_as(last):
                 return now
             last = now
