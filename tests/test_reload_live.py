@@ -276,3 +276,34 @@ def test_a_request_in_flight_finishes_on_the_config_it_started_with(
         assert get(p, "/api/hello").status_code == 404  # new requests see the new routes
         slow.join(WAIT)
         assert answers == [200]
+
+
+def reloads_ok(proxy: Proxy) -> float:
+    metrics = httpx.get(f"{proxy.admin}/metrics", timeout=TIMEOUT).text
+    line = 'edgeward_config_reloads_total{result="ok"} '
+    found = [m for m in metrics.splitlines() if m.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+def test_readiness_follows_the_issuers_of_the_running_config(backend: str, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # an IdP nobody answers for
+    bearer = [{"issuer": dead, "audiences": ["api://orders"], "jwks_uri": f"{dead}/jwks"}]
+    with run_proxy(tmp_path, {"bearer": bearer, "routes": [public_route("api", backend)]}) as p:
+        r = httpx.get(f"{p.admin}/readyz", timeout=TIMEOUT)
+        assert r.status_code == 503 and f"jwks {dead}" in r.json()["failing"]
+        replace(p, {**current(p), "bearer": []})
+        wait_for(p, "config reloaded")
+        assert httpx.get(f"{p.admin}/readyz", timeout=TIMEOUT).status_code == 200
+
+
+def test_log_level_changes_on_reload(backend: str, tmp_path: Path) -> None:
+    with run_proxy(tmp_path, {"routes": [public_route("api", backend, "/api/")]}) as p:
+        replace(p, {**current(p), "log": {"level": "error"}})
+        deadline = time.monotonic() + WAIT
+        while reloads_ok(p) < 1:
+            assert time.monotonic() < deadline, "no reload"
+            time.sleep(0.05)
+        replace(p, b"routes: [")  # refused: an error is still logged
+        wait_for(p, "reload refused")
+        # The reload's own info line came after the new level was set.
+        assert messages(p, "config reloaded") == []
