@@ -140,12 +140,12 @@ def evaluate(
         return Report(None, exc.problems)
     if data is None:
         if reload:
-            return Report(None, [Problem(source, "the file is empty; the running config stays")])
+            return Report(None, [Problem(source, "the file is empty")])
         data = {}
     if not isinstance(data, dict):
         return Report(None, [Problem(source, "expected a mapping of settings at the top level")])
     if reload and "routes" not in data:
-        missing = "missing: a reload never drops every route (write `routes: []` to mean it)"
+        missing = "missing: taken for a file cut short (write `routes: []` for no routes)"
         return Report(None, [Problem("routes", missing)])
     resolved = resolve(data, env=env, base_dir=base_dir)
     config, draft, schema_problems = _validate(resolved.data)
