@@ -8,7 +8,7 @@ registered by other components passing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -29,7 +29,7 @@ class AdminApp:
         self,
         state: DrainState,
         registry: Callable[[], CollectorRegistry],
-        checks: dict[str, ReadinessCheck] | None = None,
+        checks: Mapping[str, ReadinessCheck] | None = None,
     ) -> None:
         self.state = state
         self.registry = registry
@@ -56,7 +56,7 @@ class AdminApp:
             await _json(send, 503, {"status": "draining"})
             return
         failing = {}
-        for name, check in self.checks.items():
+        for name, check in list(self.checks.items()):
             try:
                 problem = await check()
             except Exception as exc:  # a check must never crash the probe

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from proxy import endpoints, reloading
-from proxy.body import NO_BODY, Body, BodyLimits, ClientDisconnected, Receive, read_body
+from proxy.body import NO_BODY, Body, ClientDisconnected, Receive, read_body
 from proxy.context import REQUEST_TARGET, Request
 from proxy.errors import ProxyError, render
 from proxy.forward import Send, relay, send_upstream
@@ -22,7 +22,8 @@ from proxy.headers import ClientHeaders, Header, client_address, is_trusted, ups
 from proxy.metrics import observe_request
 from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 from proxy.policy import Allowed
-from proxy.runtime import RouteTable, RouteTarget, Services
+from proxy.runtime import RouteTarget, Services
+from proxy.snapshot import Snapshot
 from proxy.websocket import refuse, relay_websocket
 
 log = logging.getLogger("edgeward")
@@ -43,15 +44,16 @@ class ProxyApp:
     def __init__(
         self,
         services: Services,
-        table: RouteTable,
+        snapshot: Snapshot,
         config_path: str | None = None,
         worker: int = 0,
     ) -> None:
         self.services = services
-        self.table = table  # swapped whole on reload; read once per request
+        # Replaced whole on reload (one assignment); a request reads it once and
+        # runs on that version to the end.
+        self.snapshot = snapshot
         self.config_path = config_path
         self.worker = worker  # 0 in a single-process server, else 1..N (in access lines)
-        self.body_limits = BodyLimits.of(services.config.limits)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -62,16 +64,16 @@ class ProxyApp:
             await self.lifespan(receive, send)
 
     async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        table = self.table
-        req = self.begin(scope)
+        snap = self.snapshot
+        req = self.begin(scope, snap)
         try:
             self.parse_target(req)
             if req.path.startswith(endpoints.PREFIX):
-                await endpoints.handle(req, table, self.services, send)
+                await endpoints.handle(req, snap, send)
                 return
-            target = table.match(req)
-            allowed = await self.services.admission.admit(req, target.policy)
-            await self.forward(req, target, allowed, receive, send)
+            target = snap.table.match(req)
+            allowed = await snap.admission.admit(req, target.policy)
+            await self.forward(req, snap, target, allowed, receive, send)
         except ProxyError as error:
             await self._fail(req, error, send)
         except ClientDisconnected:
@@ -81,24 +83,25 @@ class ProxyApp:
             log.exception("unhandled error in request %s", req.request_id)
             await self._fail(req, ProxyError(500, "internal_error", "internal error"), send)
         finally:
-            self.finish(req)
+            self.finish(req, snap)
 
     async def websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        req = self.begin(scope)
+        snap = self.snapshot
+        req = self.begin(scope, snap)
         try:
             await receive()  # websocket.connect
             self.parse_target(req)
-            target = self.table.match(req)
-            await self.services.admission.admit(req, target.policy)
-            headers = self.outgoing_headers(req, target, NO_BODY)
+            target = snap.table.match(req)
+            await snap.admission.admit(req, target.policy)
+            headers = self.outgoing_headers(req, snap, target, NO_BODY)
             await relay_websocket(req, target, headers, receive, send, self.services.tls)
         except ProxyError as error:
             await refuse(req, error, send)
         finally:
-            self.finish(req)
+            self.finish(req, snap)
 
-    def begin(self, scope: dict[str, Any]) -> Request:
-        trusted_proxies = self.services.trusted_proxies
+    def begin(self, scope: dict[str, Any], snap: Snapshot) -> Request:
+        trusted_proxies = snap.trusted_proxies
         headers = ClientHeaders.read(scope["headers"])
         client = scope.get("client")
         peer = client[0] if client else None
@@ -141,23 +144,31 @@ class ProxyApp:
             raise ProxyError(400, "bad_request_target", str(exc)) from None
 
     async def forward(
-        self, req: Request, target: RouteTarget, allowed: Allowed, receive: Receive, send: Send
+        self,
+        req: Request,
+        snap: Snapshot,
+        target: RouteTarget,
+        allowed: Allowed,
+        receive: Receive,
+        send: Send,
     ) -> None:
         """Forward an allowed request; ``allowed`` is the policy's proof, never built here."""
         body = await read_body(
             req.headers,
             receive,
             limit=target.max_body,
-            bounds=self.body_limits,
-            buffer_up_to=self.services.config.signing.digest_max_body,
+            bounds=snap.body_limits,
+            buffer_up_to=snap.digest_max_body,
         )
-        headers = self.outgoing_headers(req, target, body)
+        headers = self.outgoing_headers(req, snap, target, body)
         response = await send_upstream(
             self.services.pool, req, target.origin, headers, body, target.timeouts
         )
         await relay(req, response, receive, send)
 
-    def outgoing_headers(self, req: Request, target: RouteTarget, body: Body) -> list[Header]:
+    def outgoing_headers(
+        self, req: Request, snap: Snapshot, target: RouteTarget, body: Body
+    ) -> list[Header]:
         """The forwarded headers and, over exactly those values, the proxy's signature."""
         preserve = target.route.preserve_host
         host = req.headers.host if preserve else target.origin.authority.encode()
@@ -170,7 +181,7 @@ class ProxyApp:
             request_id=req.request_id,
             trusted=req.trusted_peer,
         )
-        headers += self.services.signer.headers(
+        headers += snap.signer.headers(
             req,
             authority=host.decode("latin-1"),
             audience=target.audience,
@@ -189,10 +200,10 @@ class ProxyApp:
         await send({"type": "http.response.body", "body": body})
         req.bytes_sent = len(body)
 
-    def finish(self, req: Request) -> None:
+    def finish(self, req: Request, snap: Snapshot) -> None:
         elapsed = time.perf_counter() - req.started
         observe_request(req.method, req.route, req.status, elapsed)
-        if self.services.config.log.access:
+        if snap.access_log:
             self.services.log.write(
                 {
                     "type": "access",
@@ -219,7 +230,7 @@ class ProxyApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.config_path:
-                    watcher = reloading.start(self, self.services.config, self.config_path)
+                    watcher = reloading.start(self, self.config_path)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if watcher is not None:

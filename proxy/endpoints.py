@@ -20,13 +20,13 @@ from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.forward import Send
 from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
-from proxy.runtime import RouteTable, Services
 from proxy.sign import identity_fields
+from proxy.snapshot import Snapshot
 
 PREFIX = "/.edgeward/"
 # RFC 9110 §5.6.2: a method is a token.
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-Handler = Callable[[Request, RouteTable, Services, Send], Awaitable[None]]
+Handler = Callable[[Request, Snapshot, Send], Awaitable[None]]
 
 
 async def _respond(
@@ -50,19 +50,19 @@ async def _respond(
     req.bytes_sent = len(body)
 
 
-async def jwks(req: Request, table: RouteTable, services: Services, send: Send) -> None:
+async def jwks(req: Request, snap: Snapshot, send: Send) -> None:
     await _respond(
         req,
         send,
         200,
-        services.keys.jwks_document(),
+        snap.keys.jwks_document(),
         b"application/jwk-set+json",
         [(b"cache-control", b"public, max-age=300")],
     )
 
 
-async def whoami(req: Request, table: RouteTable, services: Services, send: Send) -> None:
-    identity = await services.admission.authenticate(req)
+async def whoami(req: Request, snap: Snapshot, send: Send) -> None:
+    identity = await snap.admission.authenticate(req)
     if identity is None:
         raise authentication_required("no credentials were presented")
     req.identity = identity
@@ -80,7 +80,7 @@ async def whoami(req: Request, table: RouteTable, services: Services, send: Send
     )
 
 
-async def forward_auth(req: Request, table: RouteTable, services: Services, send: Send) -> None:
+async def forward_auth(req: Request, snap: Snapshot, send: Send) -> None:
     if not req.trusted_peer:
         raise ProxyError(
             400,
@@ -93,14 +93,14 @@ async def forward_auth(req: Request, table: RouteTable, services: Services, send
     except BadTarget as exc:
         raise ProxyError(400, "bad_request_target", str(exc)) from None
     try:
-        target = table.match(req)
+        target = snap.table.match(req)
     except ProxyError as exc:
         if exc.status != 404:
             raise
         # A front proxy knows only 2xx / 401 / 403 (anything else is its own 500):
         # no route for the original request means it may not pass.
         raise ProxyError(403, exc.code, "no route matches the original request") from None
-    await services.admission.admit(req, target.policy)
+    await snap.admission.admit(req, target.policy)
     headers = [(b"cache-control", b"no-store")]
     if req.identity is not None:
         headers += [(k.encode(), v.encode()) for k, v in identity_fields(req.identity).items()]
@@ -158,11 +158,11 @@ ENDPOINTS: dict[str, Handler] = {
 }
 
 
-async def handle(req: Request, table: RouteTable, services: Services, send: Send) -> None:
+async def handle(req: Request, snap: Snapshot, send: Send) -> None:
     handler = ENDPOINTS.get(req.path[len(PREFIX) :])
     if handler is None:
         raise ProxyError(404, "no_endpoint", "no such proxy endpoint")
-    await handler(req, table, services, send)
+    await handler(req, snap, send)
 
 
 __all__ = ["PREFIX", "handle"]

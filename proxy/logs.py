@@ -28,11 +28,20 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
+_LOGGERS = ("edgeward", "proxy")
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
-    for name in ("edgeward", "proxy"):
+    for name in _LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level.upper())
         logger.propagate = False
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """The level of the proxy's own loggers (``log.level``; a reload may change it)."""
+    for name in _LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())

@@ -8,8 +8,9 @@ from proxy import logs, readiness
 from proxy.admin import AdminApp
 from proxy.app import ProxyApp
 from proxy.config.schema import Config
-from proxy.runtime import RouteTable, Services
+from proxy.runtime import Services
 from proxy.server.state import RuntimeState
+from proxy.snapshot import Snapshot
 
 
 def build(config: Config, state: RuntimeState) -> tuple[Any, Any]:
@@ -18,6 +19,8 @@ def build(config: Config, state: RuntimeState) -> tuple[Any, Any]:
 
     logs.configure(config.log.level)
     services = Services.build(config)
-    proxy_app = ProxyApp(services, RouteTable(config), state.config_path, state.worker)
-    admin_app = AdminApp(state, registry, readiness.checks(services))
+    proxy_app = ProxyApp(
+        services, Snapshot.build(config, services), state.config_path, state.worker
+    )
+    admin_app = AdminApp(state, registry, readiness.checks(proxy_app))
     return proxy_app, admin_app

@@ -1,10 +1,9 @@
-"""What the pipeline needs, derived once from the configuration.
+"""What the pipeline needs from the configuration: the route table and the process's services.
 
-``RouteTable`` is the reloadable part (routes and their compiled policies); it
-is rebuilt whole from a new config and swapped in one assignment, so a request
-sees either the old table or the new one, never a mix. ``Services`` holds the
-long-lived parts (upstream pool, authenticators, signer) that a policy reload
-does not touch.
+``RouteTable`` (routes and their compiled policies) is part of the reloadable
+``proxy.snapshot.Snapshot``. ``Services`` holds the process-level parts
+(upstream pool and its TLS context, control-plane HTTP client, JSON log) that a
+reload does not touch.
 """
 
 from __future__ import annotations
@@ -16,17 +15,11 @@ from dataclasses import dataclass
 import httpx
 
 from proxy.accesslog import JsonLog
-from proxy.admission import Admission
-from proxy.authn import BearerAuthenticator, ServiceTokenAuthenticator
 from proxy.config.schema import Config, Route
 from proxy.context import Request
 from proxy.errors import ProxyError
-from proxy.headers import IPNetwork
-from proxy.metrics import JWKS_REFRESHES
 from proxy.policy import CompiledPolicy
 from proxy.routing import Router
-from proxy.sign import Signer
-from proxy.signing import AssertionMinter, KeySet, RequestSigner
 from proxy.upstream import Origin, Timeouts, UpstreamPool
 
 log = logging.getLogger("edgeward")
@@ -83,29 +76,8 @@ def ssl_context(config: Config) -> ssl.SSLContext:
     return ctx
 
 
-def _keyset(config: Config) -> KeySet:
-    if config.signing.key_files:
-        return KeySet.from_files(config.signing.key_files)
-    return KeySet.ephemeral(config.signing.algorithm)
-
-
-def _request_signer(config: Config, keys: KeySet) -> RequestSigner:
-    if config.signing.request_signature == "hmac-sha256":
-        assert config.signing.hmac_key is not None  # validated with the config
-        return RequestSigner(hmac_key=config.signing.hmac_key.encode())
-    return RequestSigner(keys.signing)
-
-
-def _count_jwks_refresh(issuer: str, result: str) -> None:
-    JWKS_REFRESHES.labels(issuer, result).inc()
-
-
 def _not_yet_enforced(config: Config) -> None:
-    """Say loudly which configured features this build does not enforce yet."""
-    for i, route in enumerate(config.routes):
-        for key in ("cache", "rate_limit"):
-            if getattr(route, key) is not None:
-                log.warning("routes[%d].%s is not implemented in this build and is ignored", i, key)
+    """Say loudly which configured process features this build does not enforce yet."""
     if config.oidc:
         log.warning("oidc: browser login is not implemented in this build; browsers get 401")
     if config.store != "memory":  # the URL is not logged: it may hold a password
@@ -114,23 +86,22 @@ def _not_yet_enforced(config: Config) -> None:
 
 @dataclass
 class Services:
-    """Long-lived, built once per process: kept across policy reloads."""
+    """Long-lived, built once per process and shared by every config snapshot.
+
+    ``config`` is the config the process started with: the source of the
+    restart-only settings (``proxy.config.live``) for every later reload.
+    """
 
     config: Config
     pool: UpstreamPool
     http: httpx.AsyncClient  # control plane only: JWKS and IdP calls
     log: JsonLog
-    trusted_proxies: tuple[IPNetwork, ...]
     tls: ssl.SSLContext
-    keys: KeySet
-    admission: Admission
-    signer: Signer
 
     @classmethod
     def build(cls, config: Config, log: JsonLog | None = None) -> Services:
         _not_yet_enforced(config)
         tls = ssl_context(config)
-        json_log = log or JsonLog()
         pool = UpstreamPool(
             max_connections=config.upstream.max_connections,
             max_idle=config.upstream.max_idle,
@@ -138,25 +109,7 @@ class Services:
             ssl_context=tls,
         )
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-        bearer = (
-            BearerAuthenticator(config.bearer, http, on_jwks_refresh=_count_jwks_refresh)
-            if config.bearer
-            else None
-        )
-        tokens = ServiceTokenAuthenticator(config.service_tokens) if config.service_tokens else None
-        keys = _keyset(config)
-        minter = AssertionMinter(keys, issuer=config.public_url)
-        return cls(
-            config=config,
-            pool=pool,
-            http=http,
-            log=json_log,
-            trusted_proxies=tuple(config.trusted_proxies),
-            tls=tls,
-            keys=keys,
-            admission=Admission(bearer, tokens, json_log),
-            signer=Signer(minter, _request_signer(config, keys)),
-        )
+        return cls(config=config, pool=pool, http=http, log=log or JsonLog(), tls=tls)
 
     async def aclose(self) -> None:
         await self.pool.aclose()

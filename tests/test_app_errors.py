@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import httpx
@@ -12,6 +13,7 @@ from proxy.config.schema import Config
 from proxy.context import Request
 from proxy.forward import upstream_failure
 from proxy.runtime import RouteTable, RouteTarget, Services
+from proxy.snapshot import Snapshot
 from proxy.upstream import UpstreamConnectError, UpstreamRequestError, UpstreamTimeout
 
 CONFIG = Config.model_validate(
@@ -26,7 +28,9 @@ class BrokenTable(RouteTable):
 
 async def test_a_bug_is_a_clean_500_problem() -> None:
     log = io.BytesIO()
-    app = ProxyApp(Services.build(CONFIG, JsonLog(log)), BrokenTable(CONFIG))
+    services = Services.build(CONFIG, JsonLog(log))
+    snapshot = dataclasses.replace(Snapshot.build(CONFIG, services), table=BrokenTable(CONFIG))
+    app = ProxyApp(services, snapshot)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
         r = await client.get("/x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ NEVER = 3600.0  # poll interval for tests where only trigger() may reload
 WAIT = 5.0  # upper bound on any wait for an apply/error event
 
 
-def load_rule(path: Path) -> Rule:
+def load_rule(path: Path, data: bytes) -> Rule:
     """A small loader of our own: YAML, then the real rule model."""
-    return Rule.model_validate(yaml.safe_load(path.read_text()))
+    return Rule.model_validate(yaml.safe_load(data))
 
 
 @dataclass
@@ -90,8 +91,8 @@ async def running(reloader: Reloader[Rule]) -> AsyncIterator[None]:
             await asyncio.wait_for(task, WAIT)
 
 
-def reloader_for(path: Path, sink: Sink, interval: float) -> Reloader[Rule]:
-    return Reloader(path, load_rule, sink.apply, sink.error, interval=interval)
+def reloader_for(path: Path, sink: Sink, interval: float, settle: float = 0) -> Reloader[Rule]:
+    return Reloader(path, load_rule, sink.apply, sink.error, interval=interval, settle=settle)
 
 
 async def test_changed_file_is_applied(config: Path, sink: Sink) -> None:
@@ -104,14 +105,14 @@ async def test_changed_file_is_applied(config: Path, sink: Sink) -> None:
 
 
 async def test_broken_file_reports_and_keeps_the_old_value(config: Path, sink: Sink) -> None:
-    current = load_rule(config)
+    current = load_rule(config, config.read_bytes())
 
     def apply(value: Rule) -> None:
         nonlocal current
         current = value
         sink.apply(value)
 
-    reloader = Reloader(config, load_rule, apply, sink.error, interval=FAST)
+    reloader = Reloader(config, load_rule, apply, sink.error, interval=FAST, settle=0)
     async with running(reloader):
         write(config, {"grups": ["staff"]})  # typo: unknown key
         error = await sink.next_error()
@@ -159,47 +160,137 @@ async def test_atomic_rename_is_detected_even_with_same_size_and_mtime(
     assert rule.groups == ("admin",)
 
 
-def test_check_reloads_only_on_change(config: Path, sink: Sink) -> None:
+async def test_check_reloads_only_on_change(config: Path, sink: Sink) -> None:
     reloader = reloader_for(config, sink, NEVER)
-    assert reloader.check() is False
+    assert await reloader.check() is False
     write_in_place(config, {"groups": ["staff", "x"]})
-    assert reloader.check() is True
-    assert reloader.check() is False
-    assert reloader.check(force=True) is True
+    assert await reloader.check() is True
+    assert await reloader.check() is False
+    assert await reloader.check(force=True) is True
     assert [r.groups for r in sink.applied] == [("staff", "x"), ("staff", "x")]
 
 
-def test_broken_file_is_reported_once_not_every_poll(config: Path, sink: Sink) -> None:
+async def test_broken_file_is_reported_once_not_every_poll(config: Path, sink: Sink) -> None:
     reloader = reloader_for(config, sink, NEVER)
     config.write_text("groups: [unclosed\n")
-    assert reloader.check() is False
-    assert reloader.check() is False
+    assert await reloader.check() is False
+    assert await reloader.check() is False
     assert len(sink.errors) == 1
     assert isinstance(sink.errors[0], yaml.YAMLError)
 
 
-def test_missing_file_is_reported_and_its_return_applied(config: Path, sink: Sink) -> None:
+async def test_missing_file_is_reported_and_its_return_applied(config: Path, sink: Sink) -> None:
     reloader = reloader_for(config, sink, NEVER)
     config.unlink()
     assert file_stamp(config) is None
-    assert reloader.check() is False
+    assert await reloader.check() is False
     assert isinstance(sink.errors[0], FileNotFoundError)
     write(config, {"groups": ["back"]})
-    assert reloader.check() is True
+    assert await reloader.check() is True
     assert sink.applied[-1].groups == ("back",)
 
 
-def test_failing_apply_is_reported(config: Path) -> None:
+async def test_failing_apply_is_reported(config: Path) -> None:
     errors: list[Exception] = []
 
     def apply(value: Rule) -> None:
         raise RuntimeError("cannot apply")
 
-    reloader = Reloader(config, load_rule, apply, errors.append, interval=NEVER)
-    assert reloader.check(force=True) is False
+    reloader = Reloader(config, load_rule, apply, errors.append, interval=NEVER, settle=0)
+    assert await reloader.check(force=True) is False
     assert [str(e) for e in errors] == ["cannot apply"]
 
 
 def test_interval_must_be_positive(config: Path, sink: Sink) -> None:
     with pytest.raises(ValueError, match="interval"):
         reloader_for(config, sink, 0)
+
+
+HALF = "groups:\n- first\n"  # a valid rule on its own: loading it would be a wrong value
+REST = "- second\n- third\n"
+SETTLE = 0.3  # the settle delay of these tests (the proxy uses 1 s)
+
+
+async def test_a_half_written_file_is_never_loaded(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, FAST, settle=SETTLE)
+    async with running(reloader):
+        with config.open("w") as f:  # truncate, write half, pause, write the rest
+            f.write(HALF)
+            f.flush()
+            await asyncio.sleep(SETTLE / 3)  # the writer's pause, shorter than the settle
+            f.write(REST)
+        rule = await sink.next_apply()
+    assert rule.groups == ("first", "second", "third")
+    assert sink.errors == []
+    assert [r.groups for r in sink.applied] == [("first", "second", "third")]
+
+
+async def test_a_forced_reload_waits_for_the_file_to_settle(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER, settle=SETTLE)
+    async with running(reloader):
+        with config.open("w") as f:
+            f.write(HALF)
+            f.flush()
+            reloader.trigger()  # SIGHUP in the middle of a write
+            await asyncio.sleep(SETTLE / 3)
+            f.write(REST)
+        rule = await sink.next_apply()
+    assert rule.groups == ("first", "second", "third")
+    assert sink.errors == []
+
+
+async def test_a_symlink_swap_during_the_settle_is_read_again(tmp_path: Path, sink: Sink) -> None:
+    # The Kubernetes ConfigMap layout: policy.yaml -> ..data/policy.yaml, ..data -> v1/.
+    for version, groups in (("v1", ["one"]), ("v2", ["two"])):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "policy.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    (tmp_path / "..data").symlink_to("v1")
+    config = tmp_path / "policy.yaml"
+    config.symlink_to("..data/policy.yaml")
+    reloader = reloader_for(config, sink, NEVER, settle=SETTLE)
+    check = asyncio.create_task(reloader.check(force=True))
+    await asyncio.sleep(0)  # the check has read v1 and waits for it to settle
+    (tmp_path / "..data_tmp").symlink_to("v2")
+    os.replace(tmp_path / "..data_tmp", tmp_path / "..data")  # the atomic swap
+    shutil.rmtree(tmp_path / "v1")
+    assert await asyncio.wait_for(check, WAIT) is True
+    assert [r.groups for r in sink.applied] == [("two",)]
+    assert sink.errors == []
+
+
+async def test_a_file_missing_only_for_a_moment_is_not_reported(config: Path, sink: Sink) -> None:
+    reloader = reloader_for(config, sink, NEVER, settle=SETTLE)
+    check = asyncio.create_task(reloader.check(force=True))
+    await asyncio.sleep(0)  # first read done
+    config.unlink()
+    await asyncio.sleep(SETTLE * 1.5)  # the second read finds no file (a delete, then a create)
+    write(config, {"groups": ["back"]})
+    assert await asyncio.wait_for(check, WAIT) is True
+    assert [r.groups for r in sink.applied] == [("back",)]
+    assert sink.errors == []
+
+
+def test_settle_must_not_be_negative(config: Path, sink: Sink) -> None:
+    with pytest.raises(ValueError, match="settle"):
+        reloader_for(config, sink, FAST, settle=-1)
+
+
+async def test_a_changed_dependency_reloads(config: Path, sink: Sink, tmp_path: Path) -> None:
+    secret = tmp_path / "groups.secret"
+    secret.write_text("one")
+
+    def load(path: Path, data: bytes) -> Rule:  # a value built from a second file
+        return Rule(groups=(secret.read_text(),))
+
+    reloader = Reloader(
+        config, load, sink.apply, sink.error, interval=FAST, settle=0, depends=lambda _: [secret]
+    )
+    reloader.watch([secret])
+    async with running(reloader):
+        staged = tmp_path / "groups.staged"
+        staged.write_text("two")
+        os.replace(staged, secret)  # the config file itself is untouched
+        assert (await sink.next_apply()).groups == ("two",)
+        secret.write_text("three")  # still watched after the reload
+        assert (await sink.next_apply()).groups == ("three",)
+    assert sink.errors == []

@@ -90,14 +90,21 @@ class BearerAuthenticator:
         jwks_ttl: float = 300,
         jwks_min_refetch_interval: float = 10,
         on_jwks_refresh: RefreshCallback | None = None,
+        previous: BearerAuthenticator | None = None,
     ) -> None:
+        """``previous``: the authenticator this one replaces on a config reload; the key
+        cache of an issuer whose ``issuer`` and ``jwks_uri`` are unchanged is taken over
+        (no refetch), nothing else is (its verified tokens met the old rules)."""
         self._clock = clock
         self._cache = TokenCache(cache_size)
         self._issuers: dict[str, _Issuer] = {}
+        self._sources: dict[tuple[str, str | None], JwksCache] = {}
+        kept = previous._sources if previous is not None else {}
         for config in issuers:
             if config.issuer in self._issuers:
                 raise ValueError(f"bearer issuer {config.issuer!r} is configured twice")
-            jwks = JwksCache(
+            source = (config.issuer, config.jwks_uri)
+            jwks = kept.get(source) or JwksCache(
                 http,
                 issuer=config.issuer,
                 jwks_uri=config.jwks_uri,
@@ -106,6 +113,7 @@ class BearerAuthenticator:
                 clock=monotonic,
                 on_refresh=on_jwks_refresh,
             )
+            self._sources[source] = jwks
             self._issuers[config.issuer] = _Issuer(config, jwks)
 
     @property

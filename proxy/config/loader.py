@@ -35,9 +35,11 @@ __all__ = [
     "Report",
     "check",
     "config_path",
+    "dependencies",
     "evaluate",
     "inspect_config",
     "load_config",
+    "load_reloaded",
     "parse_config",
     "redact",
     "shared_state_required",
@@ -54,6 +56,7 @@ class Report:
     config: Config | None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    secret_files: tuple[str, ...] = ()  # the ``X_file`` secrets the file names
 
     def config_or_raise(self) -> Config:
         if self.config is None:
@@ -64,6 +67,31 @@ class Report:
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the file at ``path``; raise ``ConfigError`` listing every problem."""
     return inspect_config(path, env).config_or_raise()
+
+
+def load_reloaded(
+    path: str | os.PathLike[str], data: bytes, env: Mapping[str, str] | None = None
+) -> tuple[Config, tuple[str, ...]]:
+    """Validate ``data``, a new version of the running file at ``path``, for a reload;
+    return the config and the files it depends on (``X_file`` secrets, signing keys).
+
+    Refuses, besides every load error, what is almost certainly a file caught
+    mid-write: an empty document, or one without ``routes`` (``routes: []``
+    still says "no routes" on purpose).
+    """
+    source = os.fspath(path)
+    text = _decode(source, data)
+    base_dir = Path(os.path.abspath(source)).parent
+    environ: Mapping[str, str] = os.environ if env is None else env
+    report = evaluate(text, source=source, env=environ, base_dir=base_dir, reload=True)
+    config = report.config_or_raise()
+    return config, dependencies(report)
+
+
+def dependencies(report: Report) -> tuple[str, ...]:
+    """The files besides the config file whose content a reload applies."""
+    keys = report.config.signing.key_files if report.config is not None else ()
+    return (*report.secret_files, *keys)
 
 
 def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Config:
@@ -99,21 +127,31 @@ def inspect_config(path: str | os.PathLike[str], env: Mapping[str, str] | None =
     return evaluate(text, source=source, env=environ, base_dir=base_dir)
 
 
-def evaluate(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Report:
-    """Every stage on ``text``; a ``Report`` with all errors and warnings found."""
+def evaluate(
+    text: str, *, source: str, env: Mapping[str, str], base_dir: Path, reload: bool = False
+) -> Report:
+    """Every stage on ``text``; a ``Report`` with all errors and warnings found.
+
+    With ``reload``, an empty document and one without ``routes`` are errors too.
+    """
     try:
         data = read_document(text, source=source)
     except ConfigError as exc:
         return Report(None, exc.problems)
     if data is None:
+        if reload:
+            return Report(None, [Problem(source, "the file is empty")])
         data = {}
     if not isinstance(data, dict):
         return Report(None, [Problem(source, "expected a mapping of settings at the top level")])
+    if reload and "routes" not in data:
+        missing = "missing: taken for a file cut short (write `routes: []` for no routes)"
+        return Report(None, [Problem("routes", missing)])
     resolved = resolve(data, env=env, base_dir=base_dir)
     config, draft, schema_problems = _validate(resolved.data)
     later = [*schema_problems, *find_errors(draft)]
     errors = [*resolved.problems, *(p for p in later if not _under(p.path, resolved.spoiled))]
-    return Report(None if errors else config, errors, find_warnings(draft))
+    return Report(None if errors else config, errors, find_warnings(draft), resolved.files)
 
 
 def _validate(data: dict[object, object]) -> tuple[Config | None, Draft, list[Problem]]:
@@ -135,9 +173,13 @@ def _read_text(path: Path) -> str:
             data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    return _decode(str(path), data)
+
+
+def _decode(source: str, data: bytes) -> str:
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError([Problem(str(path), f"larger than {MAX_CONFIG_BYTES} bytes")])
+        raise ConfigError([Problem(source, f"larger than {MAX_CONFIG_BYTES} bytes")])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not UTF-8 text ({exc.reason})")]) from None
+        raise ConfigError([Problem(source, f"not UTF-8 text ({exc.reason})")]) from None

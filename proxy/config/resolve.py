@@ -41,6 +41,8 @@ class Resolver:
     # Paths whose values could not be filled in; later checks skip them so one
     # mistake is reported once, not again as "required" or "malformed".
     spoiled: set[str] = field(default_factory=set)
+    # Every secret file named (read or not): a reload watches them for changes.
+    files: list[str] = field(default_factory=list)
 
     def fail(self, loc: Loc, message: str, spoils: Loc | None = None) -> None:
         self.problems.append(problem(loc, message))
@@ -120,6 +122,7 @@ class Resolver:
             self.fail(here, "expected the path of a file", spoils=(*loc, target))
             out[target] = ""
         else:
+            self.files.append(str(self.base_dir / path))
             out[target] = self.read_file(self.base_dir / path, here, (*loc, target))
 
     def read_file(self, path: Path, loc: Loc, target: Loc) -> str:
@@ -145,10 +148,11 @@ class Resolved:
     data: dict[object, object]
     problems: list[Problem]
     spoiled: frozenset[str]  # paths (see ``format_path``) left unfilled by a problem
+    files: tuple[str, ...] = ()  # the ``X_file`` secrets named
 
 
 def resolve(data: dict[object, object], *, env: Mapping[str, str], base_dir: Path) -> Resolved:
     """``data`` with references filled in, and every problem met on the way."""
     resolver = Resolver(env, base_dir)
     filled = resolver.resolve_mapping(data, ())
-    return Resolved(filled, resolver.problems, frozenset(resolver.spoiled))
+    return Resolved(filled, resolver.problems, frozenset(resolver.spoiled), tuple(resolver.files))
