@@ -220,7 +220,11 @@ def test_trusted_proxies_limits_and_access_log_change_on_reload(
 ) -> None:
     config = {"routes": [public_route("api", backend, "/api/")]}
     with run_proxy(tmp_path, config) as p:
-        ask = {"x-forwarded-uri": "/api/hello"}
+        ask = {
+            "x-forwarded-uri": "/api/hello",
+            "x-forwarded-method": "GET",
+            "x-forwarded-host": "127.0.0.1",
+        }
         assert get(p, "/.edgeward/auth", **ask).status_code == 400  # not a trusted proxy
         body = b"x" * 2048
         assert httpx.post(f"{p.url}/api/echo", content=body, timeout=TIMEOUT).status_code == 200
