@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.authn.errors import ExpiredToken, ImmatureToken, InvalidAudience, InvalidClaim
+from proxy.authn.errors import (
+    ExpiredToken,
+    ImmatureToken,
+    InvalidAudience,
+    InvalidClaim,
+    WrongTokenType,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class IdentityClaims:
 
 def validate(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> IdentityClaims:
     """Check every rule in order; return the identity claims on success."""
+    _check_not_security_event(claims)
     _check_issuer(claims, rules)
     _check_audience(claims, rules)
     exp = _check_times(claims, rules.leeway, now)
@@ -47,6 +54,18 @@ def validate(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> Identi
         groups=_groups(claims, rules.groups_claim),
         name=_optional_str(claims, "name"),
     )
+
+
+def _check_not_security_event(claims: Mapping[str, Any]) -> None:
+    # A Security Event Token carries "events" (RFC 8417 §2.2), and a back-channel
+    # logout token is one (OIDC Back-Channel Logout 1.0 §2.4). Whatever its typ
+    # says, such a token is not an access token and never authenticates a request
+    # (RFC 8417 §4.3, RFC 8725 §3.12: mutually exclusive validation rules).
+    if "events" in claims:
+        raise WrongTokenType(
+            "a security event token (logout token) is not a bearer token",
+            code="security_event_token",
+        )
 
 
 def _check_issuer(claims: Mapping[str, Any], rules: ClaimRules) -> None:
