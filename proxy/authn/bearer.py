@@ -125,11 +125,14 @@ class BearerAuthenticator:
         issuer = self._issuer_of(jws)
         if jws.alg not in issuer.algorithms:
             raise AlgorithmNotAllowed(f"algorithm {jws.alg!r} is not allowed for this issuer")
-        verify(jws, await issuer.jwks.get(jws.kid, jws.alg))
+        key = await issuer.jwks.get(jws.kid, jws.alg)
+        # Read with no await since get(): the generation whose key set holds `key`.
+        generation = issuer.jwks.generation
+        verify(jws, key)
         identity = _identity(jws, issuer.rules, self._clock())
-        self._cache.put(
-            token, CachedToken(identity, identity.expires_at or 0.0, issuer.rules.leeway)
-        )
+        expires_at = identity.expires_at or 0.0
+        entry = CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key, generation)
+        self._cache.put(token, entry)
         return identity
 
     def _issuer_of(self, jws: CompactJws) -> _Issuer:

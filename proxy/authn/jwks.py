@@ -4,7 +4,8 @@ Keys are cached for ``ttl``; a token naming an unknown ``kid`` triggers one
 refetch (key rotation), at most once per ``min_refetch_interval``, and
 concurrent callers share a single in-flight fetch. When the IdP cannot be
 reached the last good keys keep working (stale-if-error, up to ``max_stale``);
-with no good keys every token is refused (fail closed).
+with no good keys every token is refused (fail closed). ``generation`` counts
+changes of the key set, so verified-token caches can tell when to look again.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class JwksCache:
         self._clock = clock
         self._on_refresh = on_refresh
         self._keys: Sequence[VerificationKey] = ()
+        self._key_set: frozenset[VerificationKey] = frozenset()
+        # Bumped whenever a fetch brings a different key set (a key added,
+        # dropped or replaced); an unchanged refetch leaves it alone, so cached
+        # tokens survive routine TTL refreshes.
+        self.generation = 0
         self._fetched_at = -float("inf")
         self._attempted_at = -float("inf")
         self._inflight: asyncio.Task[None] | None = None
@@ -79,6 +85,10 @@ class JwksCache:
         """Fetch now (sharing any fetch in flight); raise if no keys are usable."""
         await self._shared_fetch()
         self._usable_keys()
+
+    def holds(self, key: VerificationKey) -> bool:
+        """True while ``key`` (kid and material) is in the current key set."""
+        return key in self._key_set
 
     @property
     def has_keys(self) -> bool:
@@ -125,6 +135,10 @@ class JwksCache:
             log.warning("JWKS refresh for %s failed: %s", self.issuer, exc)
             self._count("error")
             return
+        key_set = frozenset(keys)
+        if key_set != self._key_set:
+            self._key_set = key_set
+            self.generation += 1
         self._keys, self._fetched_at = keys, self._clock()
         self._count("success")
 
