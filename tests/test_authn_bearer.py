@@ -329,6 +329,46 @@ async def test_rejected_token_is_not_cached(authn: BearerAuthenticator, server: 
     assert await rejected(authn, token) == "bad_audience"
 
 
+# --- only a verified email authorises ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verified", "trusted"),
+    [
+        (True, True),
+        ("true", True),  # some IdPs send the string; it is still the issuer's statement
+        (False, False),
+        ("false", False),
+        ("True", False),
+        (1, False),
+        ("yes", False),
+        (None, False),  # absent
+    ],
+)
+async def test_email_is_trusted_only_when_verified(
+    authn: BearerAuthenticator, server: KeyServer, verified: object, trusted: bool
+) -> None:
+    token = server.sign(server.claims(NOW, email="ceo@example.com", email_verified=verified))
+    identity = await authn.authenticate(token)
+    expected = ("ceo@example.com", None) if trusted else (None, "ceo@example.com")
+    assert (identity.email, identity.unverified_email) == expected
+
+
+async def test_issuer_may_opt_out_of_email_verified(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    config = Bearer(issuer=server.issuer, audiences=(AUDIENCE,), allow_unverified_email=True)
+    authn = BearerAuthenticator([config], http, clock=Clock())
+    token = server.sign(server.claims(NOW, email="ceo@example.com", email_verified=False))
+    identity = await authn.authenticate(token)
+    assert (identity.email, identity.unverified_email) == ("ceo@example.com", None)
+
+
+async def test_no_email_is_neither(authn: BearerAuthenticator, server: KeyServer) -> None:
+    identity = await authn.authenticate(server.sign(server.claims(NOW, email=None)))
+    assert (identity.email, identity.unverified_email) == (None, None)
+
+
 # --- only access tokens are bearer tokens (RFC 8725 §3.11, RFC 9068 §4) ---------------
 
 

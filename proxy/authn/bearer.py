@@ -72,7 +72,11 @@ class _Issuer:
         self.algorithms = frozenset(config.algorithms)
         self.jwks = jwks
         self.rules = ClaimRules(
-            config.issuer, frozenset(config.audiences), config.leeway, config.groups_claim
+            config.issuer,
+            frozenset(config.audiences),
+            config.leeway,
+            config.groups_claim,
+            config.allow_unverified_email,
         )
 
 
@@ -151,6 +155,7 @@ def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
         subject=checked.subject,
         auth="bearer",
         email=checked.email,
+        unverified_email=checked.unverified_email,
         groups=checked.groups,
         name=checked.name,
         issuer=rules.issuer,
