@@ -109,6 +109,7 @@ class BearerAuthenticator:
                 min_refetch_interval=jwks_min_refetch_interval,
                 clock=monotonic,
                 on_refresh=on_jwks_refresh,
+                on_change=self._keys_changed,
             )
             self._issuers[config.issuer] = _Issuer(config, jwks)
 
@@ -129,15 +130,21 @@ class BearerAuthenticator:
         issuer = self._issuer_of(jws)
         if jws.alg not in issuer.algorithms:
             raise AlgorithmNotAllowed(f"algorithm {jws.alg!r} is not allowed for this issuer")
+        # No await from here to put(): `key` is still in the current key set when
+        # the entry is stored, and a later change of that set discards it.
         key = await issuer.jwks.get(jws.kid, jws.alg)
-        # Read with no await since get(): the generation whose key set holds `key`.
-        generation = issuer.jwks.generation
         verify(jws, key)
         identity = _identity(jws, issuer.rules, self._clock())
         expires_at = identity.expires_at or 0.0
-        entry = CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key, generation)
-        self._cache.put(token, entry)
+        self._cache.put(
+            token, CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key)
+        )
         return identity
+
+    def _keys_changed(self, jwks: JwksCache) -> None:
+        # A cached token is valid only while the key that verified it is still
+        # published: after a rotation drops a key, its tokens verify afresh (and fail).
+        self._cache.discard(lambda entry: entry.jwks is jwks and not jwks.holds(entry.key))
 
     def _issuer_of(self, jws: CompactJws) -> _Issuer:
         # Unverified iss only selects which keys to try; the signature then

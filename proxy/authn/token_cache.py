@@ -4,18 +4,20 @@ Keyed by the exact token string, so any change to the token (even one that a
 lenient base64 decoder would ignore) is a different key and verifies afresh.
 An entry never outlives its token: ``exp`` is checked against the clock on
 every hit and expired entries are dropped. Nor does it outlive the key that
-verified it: an entry is bound to its issuer's key cache, the key and the key
-set's generation, and once the set has changed it is served only while that
-key is still in it (a key the IdP dropped, or a kid reused for other material,
-takes its tokens with it). Only tokens that passed every check are stored, so
-an attacker cannot fill the cache with junk; the memory bound is
-``max_entries`` times the size of a real token (16 KiB at most).
+verified it: each entry names its issuer's key cache and the key, and when
+that key set changes the owner calls ``discard`` to drop the entries of keys
+no longer in it (a key the IdP dropped, or a kid reused for other material).
+Doing that once per key-set change keeps the hit path free of any key check.
+Only tokens that passed every check are stored, so an attacker cannot fill the
+cache with junk; the memory bound is ``max_entries`` times the size of a real
+token (16 KiB at most).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from proxy.authn.jwks import JwksCache
 from proxy.authn.keys import VerificationKey
@@ -29,7 +31,6 @@ class CachedToken:
     leeway: float
     jwks: JwksCache  # the issuer's keys
     key: VerificationKey  # the key that verified the token
-    generation: int  # of the key set that held ``key`` when it verified
 
 
 class TokenCache:
@@ -40,22 +41,13 @@ class TokenCache:
         self._entries: OrderedDict[str, CachedToken] = OrderedDict()
 
     def get(self, token: str, now: float) -> CachedToken | None:
-        """The cached entry if still within exp + leeway and its key still held.
-
-        Expired entries, and entries whose key left the issuer's key set, are evicted.
-        """
+        """The cached entry if still within exp + leeway; expired ones are evicted."""
         entry = self._entries.get(token)
         if entry is None:
             return None
         if entry.expires_at + entry.leeway <= now:
             del self._entries[token]
             return None
-        if entry.generation != entry.jwks.generation:  # rare: only after a key set change
-            if not entry.jwks.holds(entry.key):
-                del self._entries[token]
-                return None
-            entry = replace(entry, generation=entry.jwks.generation)
-            self._entries[token] = entry
         self._entries.move_to_end(token)
         return entry
 
@@ -66,6 +58,11 @@ class TokenCache:
         self._entries.move_to_end(token)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def discard(self, stale: Callable[[CachedToken], bool]) -> None:
+        """Drop every entry ``stale`` is true for (one pass; key sets change rarely)."""
+        for token in [t for t, entry in self._entries.items() if stale(entry)]:
+            del self._entries[token]
 
     def __len__(self) -> int:
         return len(self._entries)
