@@ -103,12 +103,15 @@ exit status:
   3  login: no identity given for a protected route (401, or sign-in for a browser)
 
 --token is decoded WITHOUT verifying its signature: explain is a review tool,
-not an authenticator.
+not an authenticator. An email counts for emails / email_domains allows only with
+"email_verified": true (or from an issuer with allow_unverified_email: true).
 
 examples:
   edgeward explain --config edgeward.yaml --url https://api.example.com/admin/
   edgeward explain --config edgeward.yaml --url /admin/users --method POST \\
       --claims '{"sub": "a", "email": "a@x.com", "groups": ["admins"], "auth": "session"}'
+  edgeward explain --config edgeward.yaml --url /staff/ \\
+      --claims '{"sub": "a", "email": "a@x.com", "email_verified": true}'
 """
 
 

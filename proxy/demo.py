@@ -20,20 +20,28 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from proxy.signing.keys import keys_generate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "edgeward.yaml"
-USERS = (
+USERS: tuple[dict[str, Any], ...] = (
     {
         "sub": "alice",
         "email": "alice@example.com",
+        "email_verified": True,
         "groups": ["admins", "api-users"],
         "name": "Alice",
     },
-    {"sub": "bob", "email": "bob@example.com", "groups": ["api-users"], "name": "Bob"},
+    {
+        "sub": "bob",
+        "email": "bob@example.com",
+        "email_verified": True,
+        "groups": ["api-users"],
+        "name": "Bob",
+    },
 )
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from proxy.authn.claims import ClaimRules, validate
+from proxy.authn.claims import ClaimRules, split_email, validate
 from proxy.authn.errors import AuthError
 from proxy.authn.jws import parse
-from proxy.config.schema import Bearer, Config
+from proxy.config.schema import Bearer, Config, Rule
 from proxy.endpoints import PREFIX
 from proxy.identity import AuthMethod, Identity
 from proxy.paths import BadTarget, canonical_host, normalize_path
@@ -102,7 +102,7 @@ def explain(config: Config, question: Question) -> Explanation:
         status=_STATUS[decision.outcome],
         reason=decision.reason,
         rule=decision.rule,
-        why=_why(decision, question.identity),
+        why=_why(decision, question.identity, _mentions_email(found.route.allow)),
     )
 
 
@@ -121,7 +121,17 @@ def _target(config: Config, url: str) -> tuple[str, str, bytes]:
     return parts.scheme, parts.netloc.rpartition("@")[2], (parts.path or "/").encode()
 
 
-def _why(decision: Decision, identity: Identity | None) -> str:
+def _mentions_email(rule: Rule | None) -> bool:
+    """True when ``rule`` has an ``emails`` or ``email_domains`` criterion anywhere."""
+    if rule is None:
+        return False
+    if rule.emails is not None or rule.email_domains is not None:
+        return True
+    nested = (*(rule.any or ()), *(rule.all or ()), rule.not_)
+    return any(_mentions_email(r) for r in nested)
+
+
+def _why(decision: Decision, identity: Identity | None, email_rule: bool) -> str:
     rule = decision.rule
     if decision.reason == "deny_rule_matched":
         return f"{rule} matches this request; a matching deny wins over every allow (403)"
@@ -135,7 +145,10 @@ def _why(decision: Decision, identity: Identity | None) -> str:
     who = identity.subject if identity is not None else "the caller"
     if decision.reason == "allow_rule_matched":
         return f"{rule} matches {who} on this request, and no deny rule matches"
-    return f"{who} is signed in, but {rule or 'no allow rule'} does not match; no rule allows (403)"
+    why = f"{who} is signed in, but {rule or 'no allow rule'} does not match; no rule allows (403)"
+    if email_rule and identity is not None and identity.unverified_email is not None:
+        why += "; email not verified, so no emails / email_domains allow can match it"
+    return why
 
 
 def build_question(
@@ -155,7 +168,17 @@ def build_question(
         identity = identity_from_claims(config, claims)
     elif token is not None:
         identity, notes = identity_from_token(config, token, now)
+    if identity is not None and identity.unverified_email is not None:
+        notes = (*notes, _unverified_note(identity.unverified_email))
     return Question(url, method, identity, _client_ip(client_ip), notes)
+
+
+def _unverified_note(email: str) -> str:
+    return (
+        f"email {email} not verified (email_verified is not true, and its issuer does not "
+        "set allow_unverified_email): emails / email_domains never allow it, a deny still "
+        "counts it, and it is not forwarded"
+    )
 
 
 def _client_ip(value: str | None) -> ClientIP | None:
@@ -182,7 +205,9 @@ def identity_from_claims(config: Config, text: str) -> Identity:
     auth = claims.pop("auth", "bearer")
     if auth not in get_args(AuthMethod):
         raise ExplainError(f"--claims: auth must be one of {', '.join(get_args(AuthMethod))}")
-    return _identity(claims, auth, _issuer(config, claims.get("iss")), "--claims")
+    iss = claims.get("iss")
+    trusted = _allows_unverified_email(config, auth, iss)
+    return _identity(claims, auth, _issuer(config, iss), "--claims", trusted)
 
 
 def identity_from_token(config: Config, token: str, now: float) -> tuple[Identity, tuple[str, ...]]:
@@ -193,7 +218,8 @@ def identity_from_token(config: Config, token: str, now: float) -> tuple[Identit
     except AuthError as exc:
         raise ExplainError(f"--token: the proxy would refuse this token: {exc}") from None
     issuer = _issuer(config, jws.payload.get("iss"))
-    identity = _identity(dict(jws.payload), "bearer", issuer, "--token")
+    trusted = issuer is not None and issuer.allow_unverified_email
+    identity = _identity(dict(jws.payload), "bearer", issuer, "--token", trusted)
     return identity, (UNVERIFIED, *_token_refusals(jws.alg, jws.payload, issuer, now))
 
 
@@ -207,7 +233,11 @@ def _token_refusals(
     if alg not in issuer.algorithms:
         return (f"algorithm {alg} is not allowed for this issuer: the proxy answers 401",)
     rules = ClaimRules(
-        issuer.issuer, frozenset(issuer.audiences), issuer.leeway, issuer.groups_claim
+        issuer.issuer,
+        frozenset(issuer.audiences),
+        issuer.leeway,
+        issuer.groups_claim,
+        issuer.allow_unverified_email,
     )
     try:
         validate(payload, rules, now)  # the bearer authenticator's own claim checks
@@ -220,14 +250,32 @@ def _issuer(config: Config, iss: object) -> Bearer | None:
     return next((b for b in config.bearer if b.issuer == iss), None)
 
 
+def _allows_unverified_email(config: Config, auth: AuthMethod, iss: object) -> bool:
+    """Whether the issuer that would have signed the caller in opted out of email_verified."""
+    if auth == "bearer":
+        issuer = _issuer(config, iss)
+        return issuer is not None and issuer.allow_unverified_email
+    if auth == "session":
+        return any(p.issuer == iss and p.allow_unverified_email for p in config.oidc)
+    return False  # service tokens carry no email at all
+
+
 def _identity(
-    claims: dict[str, Any], auth: AuthMethod, issuer: Bearer | None, flag: str
+    claims: dict[str, Any],
+    auth: AuthMethod,
+    issuer: Bearer | None,
+    flag: str,
+    allow_unverified_email: bool,
 ) -> Identity:
     sub, email, name = claims.get("sub"), claims.get("email"), claims.get("name")
     if not isinstance(sub, str) or not sub:
         raise ExplainError(f"{flag}: 'sub' must be a non-empty string")
     if email is not None and (not isinstance(email, str) or email_domain(email) is None):
         raise ExplainError(f"{flag}: 'email' must be one address with a single @")
+    try:  # the authenticator's own rule: only a verified email authorises
+        email, unverified_email = split_email(claims, allow_unverified_email)
+    except AuthError:
+        raise ExplainError(f"{flag}: 'email' must be one address with a single @") from None
     groups_claim = issuer.groups_claim if issuer is not None else "groups"
     groups = claims.get(groups_claim, [])
     groups = [groups] if isinstance(groups, str) else groups  # one group sent as a string
@@ -238,6 +286,7 @@ def _identity(
         subject=sub,
         auth=auth,
         email=email,
+        unverified_email=unverified_email,
         groups=tuple(groups),
         name=name if isinstance(name, str) else None,
         issuer=iss if isinstance(iss, str) else None,
@@ -275,6 +324,8 @@ def _who(identity: Identity | None) -> str:
     parts = [f"{identity.subject} via {identity.auth}"]
     if identity.email:
         parts.append(f"email {identity.email}")
+    elif identity.unverified_email:
+        parts.append(f"email {identity.unverified_email} (not verified)")
     parts.append(f"groups [{', '.join(identity.groups)}]")
     return ", ".join(parts)
 
@@ -299,6 +350,7 @@ def render_json(e: Explanation) -> str:
             "sub": identity.subject,
             "auth": identity.auth,
             "email": identity.email,
+            "unverified_email": identity.unverified_email,
             "groups": list(identity.groups),
             "issuer": identity.issuer,
         },

@@ -32,8 +32,20 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from tests.support import free_port, run_process, serve_asgi
 
 DEFAULT_USERS: tuple[Mapping[str, Any], ...] = (
-    {"sub": "alice", "email": "alice@example.com", "groups": ["admins", "staff"], "name": "Alice"},
-    {"sub": "bob", "email": "bob@example.org", "groups": ["staff"], "name": "Bob"},
+    {
+        "sub": "alice",
+        "email": "alice@example.com",
+        "email_verified": True,
+        "groups": ["admins", "staff"],
+        "name": "Alice",
+    },
+    {
+        "sub": "bob",
+        "email": "bob@example.org",
+        "email_verified": True,
+        "groups": ["staff"],
+        "name": "Bob",
+    },
 )
 
 
@@ -231,6 +243,7 @@ class KeyServer:
             "aud": "api://orders",
             "sub": "client-1",
             "email": "ci@example.com",
+            "email_verified": True,
             "groups": ["deployers"],
             "iat": int(now),
             "nbf": int(now),

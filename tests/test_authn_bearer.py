@@ -18,7 +18,10 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from proxy.authn.bearer import BearerAuthenticator
 from proxy.authn.errors import AuthError
@@ -53,6 +56,15 @@ def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
     signing_input = f"{b64(header)}.{b64(claims)}"
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(mac)}"
+
+
+def es256(header: dict[str, Any], claims: dict[str, Any], key: SigningKey) -> str:
+    """A token signed exactly over ``header`` (PyJWT rewrites a "b64" header)."""
+    assert isinstance(key.private, ec.EllipticCurvePrivateKey)
+    signing_input = f"{b64({'alg': 'ES256', 'kid': key.kid, **header})}.{b64(claims)}"
+    der = key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +327,145 @@ async def test_rejected_token_is_not_cached(authn: BearerAuthenticator, server: 
     token = server.sign(server.claims(NOW, aud="api://other"))
     assert await rejected(authn, token) == "bad_audience"
     assert await rejected(authn, token) == "bad_audience"
+
+
+# --- only a verified email authorises ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verified", "trusted"),
+    [
+        (True, True),
+        ("true", True),  # some IdPs send the string; it is still the issuer's statement
+        (False, False),
+        ("false", False),
+        ("True", False),
+        (1, False),
+        ("yes", False),
+        (None, False),  # absent
+    ],
+)
+async def test_email_is_trusted_only_when_verified(
+    authn: BearerAuthenticator, server: KeyServer, verified: object, trusted: bool
+) -> None:
+    token = server.sign(server.claims(NOW, email="ceo@example.com", email_verified=verified))
+    identity = await authn.authenticate(token)
+    expected = ("ceo@example.com", None) if trusted else (None, "ceo@example.com")
+    assert (identity.email, identity.unverified_email) == expected
+
+
+async def test_issuer_may_opt_out_of_email_verified(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    config = Bearer(issuer=server.issuer, audiences=(AUDIENCE,), allow_unverified_email=True)
+    authn = BearerAuthenticator([config], http, clock=Clock())
+    token = server.sign(server.claims(NOW, email="ceo@example.com", email_verified=False))
+    identity = await authn.authenticate(token)
+    assert (identity.email, identity.unverified_email) == ("ceo@example.com", None)
+
+
+async def test_no_email_is_neither(authn: BearerAuthenticator, server: KeyServer) -> None:
+    identity = await authn.authenticate(server.sign(server.claims(NOW, email=None)))
+    assert (identity.email, identity.unverified_email) == (None, None)
+
+
+# --- only access tokens are bearer tokens (RFC 8725 §3.11, RFC 9068 §4) ---------------
+
+
+@pytest.mark.parametrize(
+    "typ", [None, "JWT", "jwt", "at+jwt", "AT+JWT", "application/at+jwt", "application/JWT"]
+)
+async def test_access_token_types_are_accepted(
+    authn: BearerAuthenticator, server: KeyServer, typ: str | None
+) -> None:
+    token = server.sign(server.claims(NOW), headers={"typ": typ})
+    assert (await authn.authenticate(token)).subject == "client-1"
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "logout+jwt",
+        "Logout+JWT",
+        "application/logout+jwt",
+        "secevent+jwt",
+        "dpop+jwt",
+        "id_token+jwt",
+        "JOSE",
+        "application/jwt; x=1",
+        "",
+        7,
+        ["JWT"],
+    ],
+)
+async def test_other_token_types_are_refused(
+    authn: BearerAuthenticator, server: KeyServer, keys: dict[str, SigningKey], typ: object
+) -> None:
+    before = server.jwks_fetches
+    # Validly signed by the issuer's key: the kind of token alone decides.
+    token = es256({"typ": typ}, server.claims(NOW), keys["ES256"])
+    assert await rejected(authn, token) == "bad_token_type"
+    assert server.jwks_fetches == before  # refused before any key is looked up
+
+
+LOGOUT_EVENTS = {"http://schemas.openid.net/event/backchannel-logout": {}}
+
+
+@pytest.mark.parametrize("typ", [None, "JWT", "at+jwt"])
+async def test_logout_token_is_refused_whatever_its_typ(
+    authn: BearerAuthenticator, server: KeyServer, typ: str | None
+) -> None:
+    # OIDC Back-Channel Logout §2.4: a logout token, signed by the issuer's own key.
+    claims = server.claims(NOW, events=LOGOUT_EVENTS, sid="s-1", jti="j-1")
+    assert await rejected(authn, server.sign(claims, headers={"typ": typ})) == (
+        "security_event_token"
+    )
+
+
+async def test_logout_typ_is_refused_before_its_events(
+    authn: BearerAuthenticator, server: KeyServer
+) -> None:
+    claims = server.claims(NOW, events=LOGOUT_EVENTS)
+    token = server.sign(claims, headers={"typ": "logout+jwt"})
+    assert await rejected(authn, token) == "bad_token_type"
+
+
+async def test_es256_helper_signs_a_valid_token(
+    authn: BearerAuthenticator, server: KeyServer, keys: dict[str, SigningKey]
+) -> None:
+    token = es256({"typ": "JWT"}, server.claims(NOW), keys["ES256"])
+    assert (await authn.authenticate(token)).subject == "client-1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"b64": True}, "b64_not_critical"),
+        ({"b64": False}, "b64_not_critical"),
+        ({"b64": "false"}, "b64_not_critical"),
+        ({"b64": False, "crit": ["b64"]}, "unsupported_crit"),
+    ],
+)
+async def test_b64_header_must_be_critical(
+    authn: BearerAuthenticator,
+    server: KeyServer,
+    keys: dict[str, SigningKey],
+    extra: dict[str, Any],
+    code: str,
+) -> None:
+    # RFC 7797 §6: "b64" outside "crit" would be honoured by some libraries and
+    # ignored by others; the token is refused instead of being guessed at.
+    token = es256(extra, server.claims(NOW), keys["ES256"])
+    assert await rejected(authn, token) == code
+
+
+async def test_refusals_carry_the_rfc_6750_shape(
+    authn: BearerAuthenticator, server: KeyServer
+) -> None:
+    token = server.sign(server.claims(NOW), headers={"typ": "dpop+jwt"})
+    with pytest.raises(AuthError) as exc:
+        await authn.authenticate(token)
+    assert exc.value.status == 401 and exc.value.error == "invalid_token"
+    assert exc.value.www_authenticate("edgeward").startswith(
+        'Bearer realm="edgeward", error="invalid_token", error_description="'
+    )

@@ -82,3 +82,81 @@ async def test_idp_down_without_keys_is_jwks_unavailable(
     with pytest.raises(AuthError) as exc:
         await authn.authenticate(token)
     assert exc.value.code == "jwks_unavailable"
+
+
+# --- a cached token dies with its key --------------------------------------------------
+
+
+async def cached(authn: BearerAuthenticator, token: str) -> None:
+    """Verify ``token`` and check that a second call is answered from the cache."""
+    first = await authn.authenticate(token)
+    assert await authn.authenticate(token) is first
+
+
+async def refused(authn: BearerAuthenticator, token: str) -> str:
+    with pytest.raises(AuthError) as exc:
+        await authn.authenticate(token)
+    return exc.value.code
+
+
+async def test_cached_token_is_refused_once_its_key_is_dropped(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    authn = authenticator(server, http, monotonic)
+    old_token = server.sign(server.claims(NOW))
+    await cached(authn, old_token)
+    rotated = new_key("EdDSA", "new")
+    server.publish([rotated])  # the IdP drops "old" (say it leaked)
+    monotonic.now += 11
+    # A token with the new kid makes the proxy refetch the key set.
+    await authn.authenticate(server.sign(server.claims(NOW, sub="u1"), rotated))
+    assert server.jwks_fetches == 2
+    assert await refused(authn, old_token) == "unknown_kid"
+
+
+async def test_cached_token_is_refused_after_a_ttl_refetch_drops_its_key(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    authn = authenticator(server, http, monotonic)
+    old_key = server.keys[0]
+    old_token = server.sign(server.claims(NOW))
+    await cached(authn, old_token)
+    rotated = new_key("ES256", "new")
+    server.publish([rotated, old_key])  # rotation starts: both published
+    monotonic.now += 301
+    await authn.authenticate(server.sign(server.claims(NOW, sub="u1"), rotated))
+    await cached(authn, old_token)  # the key is still published: still cached
+    server.publish([rotated])
+    monotonic.now += 301  # the next TTL refetch, driven by any uncached token
+    await authn.authenticate(server.sign(server.claims(NOW, sub="u2"), rotated))
+    assert server.jwks_fetches == 3
+    assert await refused(authn, old_token) == "unknown_kid"
+
+
+async def test_cached_token_is_refused_when_its_kid_names_other_material(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    authn = authenticator(server, http, monotonic)
+    old_token = server.sign(server.claims(NOW))
+    await cached(authn, old_token)
+    impostor = new_key("ES256", "old")  # same kid, new key pair
+    server.publish([impostor])
+    monotonic.now += 301
+    await authn.authenticate(server.sign(server.claims(NOW, sub="u1"), impostor))
+    assert await refused(authn, old_token) == "bad_signature"
+
+
+async def test_unchanged_refetch_keeps_cached_tokens(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    authn = authenticator(server, http, monotonic)
+    token = server.sign(server.claims(NOW))
+    first = await authn.authenticate(token)
+    monotonic.now += 301  # TTL refetch of the very same key set
+    await authn.authenticate(server.sign(server.claims(NOW, sub="u1")))
+    assert server.jwks_fetches == 2
+    assert await authn.authenticate(token) is first  # no second verification

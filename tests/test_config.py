@@ -314,3 +314,15 @@ def test_config_error_text_is_one_line_per_problem(tmp_path: Path) -> None:
         "listen: expected host:port, for example 127.0.0.1:8080 (got 'nowhere')",
         "log.level: Input should be 'debug', 'info', 'warning' or 'error' (got 'loud')",
     ]
+
+
+def test_allow_unverified_email_is_an_explicit_per_issuer_opt_out(tmp_path: Path) -> None:
+    config = parse_config(MINIMAL, source="t", env={}, base_dir=tmp_path)
+    assert config.bearer[0].allow_unverified_email is False  # the default trusts nothing
+    text = MINIMAL.replace("audiences: [api]", "audiences: [api], allow_unverified_email: true")
+    text += "oidc: [{name: c, issuer: https://i, client_id: e, allow_unverified_email: true}]\n"
+    config = parse_config(text, source="t", env={}, base_dir=tmp_path)
+    assert config.bearer[0].allow_unverified_email and config.oidc[0].allow_unverified_email
+    bad = MINIMAL.replace("audiences: [api]", "audiences: [api], allow_unverified_email: maybe")
+    [line] = lines(bad, tmp_path)
+    assert line.startswith("bearer[0].allow_unverified_email: ")

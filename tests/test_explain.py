@@ -23,6 +23,7 @@ public_url: https://edge.example.com
 oidc: [{name: corp, issuer: https://idp.example.com, client_id: edgeward}]
 bearer:
   - {issuer: "https://idp.example.com", audiences: ["api://orders"], groups_claim: roles}
+  - {issuer: "https://lax.example.com", audiences: ["api://orders"], allow_unverified_email: true}
 routes:
   - name: public
     match: {path: /public/}
@@ -46,8 +47,11 @@ routes:
 """
 
 ADMIN = '{"sub": "alice", "email": "alice@example.com", "groups": ["admins"], "auth": "session"}'
-MALLORY = '{"sub": "mallory", "email": "mallory@example.com", "groups": ["admins"]}'
-STAFF = '{"sub": "bob", "email": "bob@example.com", "groups": ["staff"]}'
+MALLORY = (
+    '{"sub": "mallory", "email": "mallory@example.com", "email_verified": true, '
+    '"groups": ["admins"]}'
+)
+STAFF = '{"sub": "bob", "email": "bob@example.com", "email_verified": true, "groups": ["staff"]}'
 STAFF_SESSION = STAFF.replace("}", ', "auth": "session"}')
 
 
@@ -238,6 +242,7 @@ def test_json_output(config_file: Path) -> None:
             "sub": "mallory",
             "auth": "bearer",
             "email": "mallory@example.com",
+            "unverified_email": None,
             "groups": ["admins"],
             "issuer": None,
         },
@@ -306,3 +311,67 @@ def test_build_question_takes_one_identity(config_file: Path) -> None:
     assert question.identity is not None and question.identity.groups == ()
     with pytest.raises(ExplainError):
         build_question(config, "/x", client_ip="::g", now=0)
+
+
+UNVERIFIED = '{"sub": "eve", "email": "ceo@example.com", "email_verified": false}'
+
+
+def test_unverified_email_does_not_allow_and_says_why(config_file: Path) -> None:
+    status, rows = explain_cli(
+        config_file, "--url", "https://api.example.com/v1", "--claims", UNVERIFIED
+    )
+    assert (status, rows["decision"], rows["reason"]) == (2, "deny (403)", "no_rule_allows")
+    assert rows["identity"] == "eve via bearer, email ceo@example.com (not verified), groups []"
+    assert rows["why"].endswith(
+        "; email not verified, so no emails / email_domains allow can match it"
+    )
+    assert rows["note"].startswith("email ceo@example.com not verified (email_verified is not")
+
+
+def test_unverified_email_still_matches_a_deny(config_file: Path) -> None:
+    claims = '{"sub": "m", "email": "mallory@example.com", "groups": ["admins"]}'
+    status, rows = explain_cli(config_file, "--url", "/admin/", "--claims", claims)
+    assert (status, rows["reason"], rows["rule"]) == (2, "deny_rule_matched", "routes[1].deny")
+
+
+def test_issuer_that_opts_out_allows_unverified_email(config_file: Path) -> None:
+    claims = UNVERIFIED.replace("}", ', "iss": "https://lax.example.com"}')
+    result = edgeward(
+        "explain", "--config", str(config_file), "--url", "https://api.example.com/v1",
+        "--claims", claims, "--json",
+    )  # fmt: skip
+    answer = json.loads(result.stdout)
+    assert (result.returncode, answer["rule"]) == (0, "routes[2].allow.any[1]")
+    assert answer["identity"]["email"] == "ceo@example.com"
+    assert answer["identity"]["unverified_email"] is None and answer["notes"] == []
+
+
+def test_unverified_email_in_json(config_file: Path) -> None:
+    result = edgeward(
+        "explain", "--config", str(config_file), "--url", "https://api.example.com/v1",
+        "--claims", UNVERIFIED, "--json",
+    )  # fmt: skip
+    identity = json.loads(result.stdout)["identity"]
+    assert (identity["email"], identity["unverified_email"]) == (None, "ceo@example.com")
+
+
+def test_logout_token_is_noted(config_file: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    events = {"http://schemas.openid.net/event/backchannel-logout": {}}
+    token = _token(key, roles=["api-users"], events=events)
+    result = edgeward("explain", "--config", str(config_file), "--url", "https://api.example.com/",
+                      "--token", token, "--json")  # fmt: skip
+    assert json.loads(result.stdout)["notes"][1] == (
+        "a security event token (logout token) is not a bearer token (security_event_token): "
+        "the proxy answers 401"
+    )
+
+
+def test_token_of_another_type_is_refused(
+    config_file: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    token = jwt.encode(
+        {"iss": ISSUER, "sub": "x"}, key, algorithm="ES256", headers={"typ": "dpop+jwt"}
+    )
+    result = edgeward("explain", "--config", str(config_file), "--url", "/", "--token", token)
+    assert result.returncode == 1
+    assert "--token: the proxy would refuse this token: header 'typ' names a kind" in result.stderr

@@ -35,6 +35,7 @@ def test_event_of_an_allow() -> None:
         "path": "/admin/users",
         "subject": "alice",
         "email": "alice@example.com",
+        "unverified_email": None,
         "auth": "bearer",
         "decision": "allow",
         "rule": "routes[1].allow.any[1]",

@@ -202,3 +202,14 @@ def test_decisions_are_immutable() -> None:
     decision = decide(policy(STAFF), facts(), ALICE)
     with pytest.raises(AttributeError):
         decision.outcome = "deny"  # type: ignore[misc]
+
+
+def test_unverified_email_opens_nothing_and_is_still_denied() -> None:
+    claimed = Identity(subject="m", auth="bearer", unverified_email="boss@example.com")
+    by_domain = policy({"allow": {"email_domains": ["example.com"]}})
+    assert decide(by_domain, facts(), claimed) == Decision(
+        "deny", "no_rule_allows", "routes[3].allow"
+    )
+    blocked = policy({"allow": {"auth": ["bearer"]}, "deny": {"emails": ["boss@example.com"]}})
+    decision = decide(blocked, facts(), claimed)
+    assert (decision.outcome, decision.reason) == ("deny", "deny_rule_matched")

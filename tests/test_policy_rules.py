@@ -333,3 +333,43 @@ def test_find_checks_the_rest_of_a_rule_with_any() -> None:
     found = tree.find(req("GET"), ALICE)
     assert found is not None and found.path == "r.any[0]"
     assert tree.find(req("POST"), ALICE) is None
+
+
+# An unverified email only ever counts against its caller: (rule, judged as a deny?, expected).
+CLAIMED = Identity(subject="m", auth="bearer", unverified_email="ceo@example.com")
+VERIFIED = Identity(subject="m", auth="bearer", email="ceo@example.com")
+UNVERIFIED_ROWS: list[tuple[str, dict[str, Any], bool, bool]] = [
+    ("allow emails", {"emails": ["ceo@example.com"]}, False, False),
+    ("allow email_domains", {"email_domains": ["example.com"]}, False, False),
+    (
+        "allow any branch",
+        {"any": [{"groups": ["x"]}, {"email_domains": ["example.com"]}]},
+        False,
+        False,
+    ),
+    ("allow all", {"all": [{"auth": ["bearer"]}, {"emails": ["ceo@example.com"]}]}, False, False),
+    ("deny emails", {"emails": ["ceo@example.com"]}, True, True),
+    ("deny email_domains", {"email_domains": ["example.com"]}, True, True),
+    ("deny all", {"all": [{"auth": ["bearer"]}, {"emails": ["ceo@example.com"]}]}, True, True),
+    # `not` swaps the side. In an allow, the inner rule counts the claim, so leaving
+    # email_verified false gains nothing; in a deny, the inner rule needs a verified
+    # address, so "deny anyone not at example.com" denies a mere claim of it.
+    ("allow not email_domains", {"not": {"email_domains": ["example.com"]}}, False, False),
+    ("deny not email_domains", {"not": {"email_domains": ["example.com"]}}, True, True),
+    ("allow not not", {"not": {"not": {"email_domains": ["example.com"]}}}, False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "against_caller", "expected"),
+    [r[1:] for r in UNVERIFIED_ROWS],
+    ids=[r[0] for r in UNVERIFIED_ROWS],
+)
+def test_unverified_email_only_counts_against_its_caller(
+    rule: dict[str, Any], against_caller: bool, expected: bool
+) -> None:
+    predicate = compile_rule(Rule.model_validate(rule), against_caller=against_caller)
+    assert predicate(req(), CLAIMED) is expected
+    # A verified address is judged the same on either side.
+    plain = compile_rule(Rule.model_validate(rule))
+    assert predicate(req(), VERIFIED) is plain(req(), VERIFIED)

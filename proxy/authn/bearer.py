@@ -72,7 +72,11 @@ class _Issuer:
         self.algorithms = frozenset(config.algorithms)
         self.jwks = jwks
         self.rules = ClaimRules(
-            config.issuer, frozenset(config.audiences), config.leeway, config.groups_claim
+            config.issuer,
+            frozenset(config.audiences),
+            config.leeway,
+            config.groups_claim,
+            config.allow_unverified_email,
         )
 
 
@@ -112,6 +116,7 @@ class BearerAuthenticator:
                 min_refetch_interval=jwks_min_refetch_interval,
                 clock=monotonic,
                 on_refresh=on_jwks_refresh,
+                on_change=self._keys_changed,
             )
             self._sources[source] = jwks
             self._issuers[config.issuer] = _Issuer(config, jwks)
@@ -133,12 +138,21 @@ class BearerAuthenticator:
         issuer = self._issuer_of(jws)
         if jws.alg not in issuer.algorithms:
             raise AlgorithmNotAllowed(f"algorithm {jws.alg!r} is not allowed for this issuer")
-        verify(jws, await issuer.jwks.get(jws.kid, jws.alg))
+        # No await from here to put(): `key` is still in the current key set when
+        # the entry is stored, and a later change of that set discards it.
+        key = await issuer.jwks.get(jws.kid, jws.alg)
+        verify(jws, key)
         identity = _identity(jws, issuer.rules, self._clock())
+        expires_at = identity.expires_at or 0.0
         self._cache.put(
-            token, CachedToken(identity, identity.expires_at or 0.0, issuer.rules.leeway)
+            token, CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key)
         )
         return identity
+
+    def _keys_changed(self, jwks: JwksCache) -> None:
+        # A cached token is valid only while the key that verified it is still
+        # published: after a rotation drops a key, its tokens verify afresh (and fail).
+        self._cache.discard(lambda entry: entry.jwks is jwks and not jwks.holds(entry.key))
 
     def _issuer_of(self, jws: CompactJws) -> _Issuer:
         # Unverified iss only selects which keys to try; the signature then
@@ -156,6 +170,7 @@ def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
         subject=checked.subject,
         auth="bearer",
         email=checked.email,
+        unverified_email=checked.unverified_email,
         groups=checked.groups,
         name=checked.name,
         issuer=rules.issuer,

@@ -3,6 +3,7 @@
 Each check is a small function that raises one ``AuthError`` subclass; the
 order is the order of ``validate``. Time checks use the configured leeway
 (RFC 7519 §4.1.4-4.1.6) and refuse non-numeric dates (RFC 7519 §2 NumericDate).
+An email becomes the identity's ``email`` only when verified (``split_email``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.authn.errors import ExpiredToken, ImmatureToken, InvalidAudience, InvalidClaim
+from proxy.authn.errors import (
+    ExpiredToken,
+    ImmatureToken,
+    InvalidAudience,
+    InvalidClaim,
+    WrongTokenType,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,8 @@ class ClaimRules:
     audiences: frozenset[str]
     leeway: float
     groups_claim: str
+    # The issuer's explicit opt-out: trust its emails without email_verified.
+    allow_unverified_email: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,23 +39,39 @@ class IdentityClaims:
 
     subject: str
     expires_at: float
-    email: str | None
+    email: str | None  # verified, or from an issuer that opted out
+    unverified_email: str | None  # claimed and not verified: never authorises
     groups: tuple[str, ...]
     name: str | None
 
 
 def validate(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> IdentityClaims:
     """Check every rule in order; return the identity claims on success."""
+    _check_not_security_event(claims)
     _check_issuer(claims, rules)
     _check_audience(claims, rules)
     exp = _check_times(claims, rules.leeway, now)
+    email, unverified_email = split_email(claims, rules.allow_unverified_email)
     return IdentityClaims(
         subject=_subject(claims),
         expires_at=exp,
-        email=_email(claims),
+        email=email,
+        unverified_email=unverified_email,
         groups=_groups(claims, rules.groups_claim),
         name=_optional_str(claims, "name"),
     )
+
+
+def _check_not_security_event(claims: Mapping[str, Any]) -> None:
+    # A Security Event Token carries "events" (RFC 8417 §2.2), and a back-channel
+    # logout token is one (OIDC Back-Channel Logout 1.0 §2.4). Whatever its typ
+    # says, such a token is not an access token and never authenticates a request
+    # (RFC 8417 §4.3, RFC 8725 §3.12: mutually exclusive validation rules).
+    if "events" in claims:
+        raise WrongTokenType(
+            "a security event token (logout token) is not a bearer token",
+            code="security_event_token",
+        )
 
 
 def _check_issuer(claims: Mapping[str, Any], rules: ClaimRules) -> None:
@@ -99,6 +124,32 @@ def _subject(claims: Mapping[str, Any]) -> str:
     if not isinstance(sub, str) or not sub:
         raise InvalidClaim("claim 'sub' is not a non-empty string")
     return sub
+
+
+def split_email(claims: Mapping[str, Any], allow_unverified: bool) -> tuple[str | None, str | None]:
+    """``(email, unverified_email)``: the address policy and backends may rely on,
+    and an address the claims name but that is not verified. One of them is None.
+
+    An unverified address is whatever the user typed at the IdP, so a rule such as
+    ``email_domains: [example.com]`` must not trust it; an issuer whose tokens never
+    carry ``email_verified`` can opt out with ``allow_unverified_email: true``.
+    Raises ``InvalidClaim`` for an address that is not a single-@ string.
+    """
+    email = _email(claims)
+    if email is None or allow_unverified or email_verified(claims.get("email_verified")):
+        return email, None
+    return None, email
+
+
+def email_verified(value: object) -> bool:
+    """True for the JSON boolean true, and for the string "true".
+
+    OIDC Core §5.1 defines a boolean, but some IdPs send the string. It is as much
+    the issuer's signed statement as the boolean, and refusing it would push an
+    operator to ``allow_unverified_email``, which also trusts addresses that are
+    really unverified. Any other value ("True", "1", 1, "yes", absent) is false.
+    """
+    return value is True or value == "true"
 
 
 def _email(claims: Mapping[str, Any]) -> str | None:

@@ -6,7 +6,8 @@ Every authenticator raises a subclass of ``AuthError``; callers compare
     AuthError                    (401, error="invalid_token")
     ├── InvalidRequest           (400, error="invalid_request", RFC 6750 §3.1)
     ├── MalformedToken           malformed_token
-    ├── ForbiddenHeader          forbidden_header_parameter, unsupported_crit
+    ├── ForbiddenHeader          forbidden_header_parameter, unsupported_crit, b64_not_critical
+    ├── WrongTokenType           bad_token_type, security_event_token
     ├── AlgorithmNotAllowed      alg_not_allowed
     ├── UnknownIssuer            unknown_issuer
     ├── UnknownKey               unknown_kid
@@ -82,6 +83,12 @@ class MalformedToken(AuthError):
 
 class ForbiddenHeader(AuthError):
     default_code = "forbidden_header_parameter"
+
+
+class WrongTokenType(AuthError):
+    """A valid JWT of another kind (logout token, DPoP proof, ...), never a bearer."""
+
+    default_code = "bad_token_type"
 
 
 class AlgorithmNotAllowed(AuthError):

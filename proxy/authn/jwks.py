@@ -4,7 +4,9 @@ Keys are cached for ``ttl``; a token naming an unknown ``kid`` triggers one
 refetch (key rotation), at most once per ``min_refetch_interval``, and
 concurrent callers share a single in-flight fetch. When the IdP cannot be
 reached the last good keys keep working (stale-if-error, up to ``max_stale``);
-with no good keys every token is refused (fail closed).
+with no good keys every token is refused (fail closed). ``on_change`` is told
+when a fetch brings a different key set, so caches of verified tokens can drop
+what a dropped key verified.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger("edgeward.authn.jwks")
 MAX_DOCUMENT_BYTES: Final = 512 * 1024
 
 RefreshCallback = Callable[[str, str], None]  # (issuer, result: "success" | "error")
+ChangeCallback = Callable[["JwksCache"], None]  # the cache whose key set changed
 
 
 class FetchError(Exception):
@@ -48,6 +51,7 @@ class JwksCache:
         max_stale: float = 86400,
         clock: Callable[[], float] = time.monotonic,
         on_refresh: RefreshCallback | None = None,
+        on_change: ChangeCallback | None = None,
     ) -> None:
         self._http = http
         self.issuer = issuer
@@ -57,7 +61,11 @@ class JwksCache:
         self._max_stale = max_stale
         self._clock = clock
         self._on_refresh = on_refresh
+        self._on_change = on_change
         self._keys: Sequence[VerificationKey] = ()
+        # The same keys as a set, to tell a changed key set (a key added, dropped
+        # or replaced) from a routine refetch of the same one.
+        self._key_set: frozenset[VerificationKey] = frozenset()
         self._fetched_at = -float("inf")
         self._attempted_at = -float("inf")
         self._inflight: asyncio.Task[None] | None = None
@@ -79,6 +87,10 @@ class JwksCache:
         """Fetch now (sharing any fetch in flight); raise if no keys are usable."""
         await self._shared_fetch()
         self._usable_keys()
+
+    def holds(self, key: VerificationKey) -> bool:
+        """True while ``key`` (kid and material) is in the current key set."""
+        return key in self._key_set
 
     @property
     def has_keys(self) -> bool:
@@ -125,8 +137,12 @@ class JwksCache:
             log.warning("JWKS refresh for %s failed: %s", self.issuer, exc)
             self._count("error")
             return
-        self._keys, self._fetched_at = keys, self._clock()
+        key_set = frozenset(keys)
+        changed = key_set != self._key_set
+        self._keys, self._key_set, self._fetched_at = keys, key_set, self._clock()
         self._count("success")
+        if changed and self._on_change is not None:
+            self._on_change(self)
 
     def _count(self, result: str) -> None:
         self.refreshes[result] += 1

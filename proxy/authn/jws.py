@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from proxy.authn.errors import BadSignature, ForbiddenHeader, MalformedToken
+from proxy.authn.errors import BadSignature, ForbiddenHeader, MalformedToken, WrongTokenType
 from proxy.authn.keys import PublicKey, VerificationKey, b64url_decode
 
 # Tokens longer than this are refused before any parsing (a cheap DoS guard;
@@ -26,6 +26,12 @@ MAX_TOKEN_BYTES: Final = 16 * 1024
 # Header parameters that would let the token choose its own verification key
 # (RFC 8725 §3.10); a key comes from the issuer's JWKS or not at all.
 FORBIDDEN_HEADERS: Final = frozenset({"jwk", "jku", "x5u", "x5c"})
+
+# The token types a bearer may declare, as full media types (RFC 7515 §4.1.9):
+# a plain JWT (RFC 7519 §5.1) or a JWT access token (RFC 9068 §2.1). Anything
+# else names another kind of JWT (logout+jwt, secevent+jwt, dpop+jwt, ...)
+# that must never be replayed as an access token (RFC 8725 §3.11).
+BEARER_TYPES: Final = frozenset({"application/jwt", "application/at+jwt"})
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "256": hashes.SHA256,
@@ -75,12 +81,36 @@ def check_header(header: dict[str, Any]) -> tuple[str, str | None]:
         raise ForbiddenHeader(
             "critical header extensions are not supported", code="unsupported_crit"
         )
+    # RFC 7797 §6: "b64" must be listed in "crit", so that a recipient that does
+    # not know it refuses the token instead of misreading its payload. With
+    # "crit" the token was refused above; without it, "b64" is refused here
+    # whatever its value (ignoring it is exactly the misreading §6 prevents).
+    if "b64" in header:
+        raise ForbiddenHeader(
+            "header 'b64' is not listed in 'crit' (RFC 7797 §6)", code="b64_not_critical"
+        )
+    _check_typ(header.get("typ"))
     alg, kid = header.get("alg"), header.get("kid")
     if not isinstance(alg, str):
         raise MalformedToken("header 'alg' is missing or not a string")
     if kid is not None and not isinstance(kid, str):
         raise MalformedToken("header 'kid' is not a string")
     return alg, kid
+
+
+def _check_typ(typ: object) -> None:
+    if typ is None:  # typ is optional (RFC 7519 §5.1); most IdPs leave it out
+        return
+    if not isinstance(typ, str):
+        raise WrongTokenType("header 'typ' is not a string")
+    # RFC 7515 §4.1.9: compared case-insensitively, with "application/" implied
+    # when the value has no "/" ("JWT" is "application/jwt").
+    media = typ.lower()
+    if "/" not in media:
+        media = "application/" + media
+    if media not in BEARER_TYPES:
+        # The value is not echoed: it is the client's, and up to 16 KiB long.
+        raise WrongTokenType("header 'typ' names a kind of token that is not an access token")
 
 
 def verify(jws: CompactJws, key: VerificationKey) -> None:

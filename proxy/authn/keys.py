@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 PublicKey = (
@@ -62,13 +63,27 @@ class UnusableKey(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
-    """One public key from a JWKS, with the constraints its JWK declared."""
+    """One public key from a JWKS, with the constraints its JWK declared.
+
+    Two keys are equal when kid, type, constraints and key material agree, so
+    the same JWK fetched twice is the same key (a cached token stays valid) and
+    a kid reused for other material is not.
+    """
 
     kid: str | None
     kty: str
     crv: str | None
     alg: str | None
-    key: PublicKey
+    key: PublicKey = field(compare=False)
+    # DER SubjectPublicKeyInfo: one canonical encoding of the key material.
+    material: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.material:
+            der = self.key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            object.__setattr__(self, "material", der)
 
     def allows(self, alg: str) -> bool:
         """True when this key may verify a signature made with ``alg``."""

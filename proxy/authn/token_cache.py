@@ -3,16 +3,24 @@
 Keyed by the exact token string, so any change to the token (even one that a
 lenient base64 decoder would ignore) is a different key and verifies afresh.
 An entry never outlives its token: ``exp`` is checked against the clock on
-every hit and expired entries are dropped. Only tokens that passed every
-check are stored, so an attacker cannot fill the cache with junk; the memory
-bound is ``max_entries`` times the size of a real token (16 KiB at most).
+every hit and expired entries are dropped. Nor does it outlive the key that
+verified it: each entry names its issuer's key cache and the key, and when
+that key set changes the owner calls ``discard`` to drop the entries of keys
+no longer in it (a key the IdP dropped, or a kid reused for other material).
+Doing that once per key-set change keeps the hit path free of any key check.
+Only tokens that passed every check are stored, so an attacker cannot fill the
+cache with junk; the memory bound is ``max_entries`` times the size of a real
+token (16 KiB at most).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from proxy.authn.jwks import JwksCache
+from proxy.authn.keys import VerificationKey
 from proxy.identity import Identity
 
 
@@ -21,6 +29,8 @@ class CachedToken:
     identity: Identity
     expires_at: float
     leeway: float
+    jwks: JwksCache  # the issuer's keys
+    key: VerificationKey  # the key that verified the token
 
 
 class TokenCache:
@@ -48,6 +58,11 @@ class TokenCache:
         self._entries.move_to_end(token)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def discard(self, stale: Callable[[CachedToken], bool]) -> None:
+        """Drop every entry ``stale`` is true for (one pass; key sets change rarely)."""
+        for token in [t for t, entry in self._entries.items() if stale(entry)]:
+            del self._entries[token]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -144,6 +144,9 @@ class OidcProvider(Model):
     client_secret: str | None = None
     scopes: tuple[str, ...] = ("openid", "email", "profile")
     groups_claim: str = "groups"
+    # Trust the provider's emails without email_verified: true (default: an
+    # unverified address never matches emails / email_domains rules).
+    allow_unverified_email: bool = False
 
 
 class Bearer(Model):
@@ -153,6 +156,9 @@ class Bearer(Model):
     algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA", "PS256")
     leeway: Duration = 30.0
     groups_claim: str = "groups"
+    # Trust this issuer's emails without email_verified: true, for IdPs whose
+    # access tokens never carry the claim (default: never trusted).
+    allow_unverified_email: bool = False
 
 
 class ServiceToken(Model):

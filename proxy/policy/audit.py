@@ -37,6 +37,8 @@ def audit_event(
         "path": facts.path,
         "subject": identity.subject if identity else None,
         "email": identity.email if identity else None,
+        # Says why an emails / email_domains allow did not match this caller.
+        "unverified_email": identity.unverified_email if identity else None,
         "auth": identity.auth if identity else None,
         "decision": decision.outcome,
         "rule": decision.rule,

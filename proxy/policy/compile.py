@@ -3,6 +3,12 @@
 Criteria given in one rule are ANDed; ``any`` / ``all`` / ``not`` compose rules.
 Each node keeps its YAML path (``routes[3].allow.any[1]``) so a decision can name
 the branch that decided it.
+
+An unverified email only ever counts against its caller: where a match helps the
+caller (an allow, or a ``not`` inside a deny) ``emails`` / ``email_domains`` see
+verified addresses only; where a match hurts (a deny, or a ``not`` inside an
+allow) they also see the address a token merely claims. So an unverified
+``ceo@example.com`` opens nothing, and ``deny: {emails: [x]}`` still stops it.
 """
 
 from __future__ import annotations
@@ -56,13 +62,16 @@ class CompiledRule:
         return (self, *(n for b in self.branches for n in b.walk()))
 
 
-def compile_rule(rule: Rule) -> Predicate:
+def compile_rule(rule: Rule, *, against_caller: bool = False) -> Predicate:
     """The predicate of ``rule``: ``(facts, identity) -> bool``. Raises ``RuleError``."""
-    return compile_tree(rule, "").matches
+    return compile_tree(rule, "", against_caller=against_caller).matches
 
 
-def compile_tree(rule: Rule, path: str) -> CompiledRule:
+def compile_tree(rule: Rule, path: str, *, against_caller: bool = False) -> CompiledRule:
     """Compile ``rule`` found at YAML ``path`` into a ``CompiledRule``. Raises ``RuleError``.
+
+    ``against_caller`` is true for a deny rule: a match there refuses the caller,
+    so unverified emails count (see the module docstring).
 
     A rule whose every criterion is null, or an empty ``any`` / ``all``, is refused:
     compiled literally it would be "always" (or "never"), and an allow that was
@@ -70,9 +79,10 @@ def compile_tree(rule: Rule, path: str) -> CompiledRule:
     """
     _check_not_empty(rule, path)
     branches = tuple(
-        compile_tree(r, _join(path, f"any[{i}]")) for i, r in enumerate(rule.any or ())
+        compile_tree(r, _join(path, f"any[{i}]"), against_caller=against_caller)
+        for i, r in enumerate(rule.any or ())
     )
-    parts = (*_criteria(rule), *_composition(rule, path))
+    parts = (*_criteria(rule, against_caller), *_composition(rule, path, against_caller))
     if not branches:
         return CompiledRule(path, _all_of(parts))
     branch_part = _any_of(tuple(b.matches for b in branches))
@@ -92,7 +102,7 @@ def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path else part
 
 
-def _criteria(rule: Rule) -> list[Predicate]:
+def _criteria(rule: Rule, against_caller: bool) -> list[Predicate]:
     # Cheapest first: the AND stops at the first false criterion.
     parts: list[Predicate] = []
     if rule.authenticated is not None:
@@ -104,9 +114,9 @@ def _criteria(rule: Rule) -> list[Predicate]:
     if rule.groups is not None:
         parts.append(criteria.groups(rule.groups))
     if rule.emails is not None:
-        parts.append(criteria.emails(rule.emails))
+        parts.append(criteria.emails(rule.emails, unverified=against_caller))
     if rule.email_domains is not None:
-        parts.append(criteria.email_domains(rule.email_domains))
+        parts.append(criteria.email_domains(rule.email_domains, unverified=against_caller))
     if rule.ip_ranges is not None:
         parts.append(criteria.ip_ranges(rule.ip_ranges))
     if rule.claims is not None:
@@ -114,14 +124,20 @@ def _criteria(rule: Rule) -> list[Predicate]:
     return parts
 
 
-def _composition(rule: Rule, path: str) -> list[Predicate]:
+def _composition(rule: Rule, path: str, against_caller: bool) -> list[Predicate]:
     # `any` is handled by the caller, which keeps its branches for `find`.
     parts: list[Predicate] = []
     if rule.all is not None:
-        subs = (compile_tree(r, _join(path, f"all[{i}]")).matches for i, r in enumerate(rule.all))
+        subs = (
+            compile_tree(r, _join(path, f"all[{i}]"), against_caller=against_caller).matches
+            for i, r in enumerate(rule.all)
+        )
         parts.append(_all_of(tuple(subs)))
     if rule.not_ is not None:
-        parts.append(_negate(compile_tree(rule.not_, _join(path, "not")).matches))
+        # Negation swaps which way a match counts: `not` in an allow helps the
+        # caller only when its inner rule fails, so the inner rule is judged as a deny.
+        inner = compile_tree(rule.not_, _join(path, "not"), against_caller=not against_caller)
+        parts.append(_negate(inner.matches))
     return parts
 
 

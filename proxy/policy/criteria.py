@@ -50,8 +50,13 @@ def email_domain(email: str) -> str | None:
     return domain.lower()
 
 
-def emails(values: Iterable[str]) -> Predicate:
-    """The caller's email is one of these, compared case-insensitively."""
+def emails(values: Iterable[str], *, unverified: bool = False) -> Predicate:
+    """The caller's email is one of these, compared case-insensitively.
+
+    Only a verified email counts (``Identity.email``); with ``unverified`` the
+    address a credential merely claims counts too, which ``compile`` asks for
+    where a match can only count against the caller (a deny rule).
+    """
     # Only well-formed entries are kept, so an address with two `@` can never be
     # found in the set and needs no check per request.
     wanted = frozenset(v.lower() for v in values if email_domain(v) is not None)
@@ -61,11 +66,18 @@ def emails(values: Iterable[str]) -> Predicate:
             return False
         return identity.email.lower() in wanted
 
-    return check
+    def check_claimed(facts: RequestFacts, identity: Identity | None) -> bool:
+        email = _claimed_email(identity)
+        return email is not None and email.lower() in wanted
+
+    return check_claimed if unverified else check
 
 
-def email_domains(values: Iterable[str]) -> Predicate:
-    """The caller's email domain is exactly one of these (no suffix matching)."""
+def email_domains(values: Iterable[str], *, unverified: bool = False) -> Predicate:
+    """The caller's email domain is exactly one of these (no suffix matching).
+
+    Verified emails only, unless ``unverified`` (as for ``emails``).
+    """
     wanted = frozenset(v.lower() for v in values)
 
     def check(facts: RequestFacts, identity: Identity | None) -> bool:
@@ -73,7 +85,17 @@ def email_domains(values: Iterable[str]) -> Predicate:
             return False
         return email_domain(identity.email) in wanted
 
-    return check
+    def check_claimed(facts: RequestFacts, identity: Identity | None) -> bool:
+        email = _claimed_email(identity)
+        return email is not None and email_domain(email) in wanted
+
+    return check_claimed if unverified else check
+
+
+def _claimed_email(identity: Identity | None) -> str | None:
+    if identity is None:
+        return None
+    return identity.email if identity.email is not None else identity.unverified_email
 
 
 def groups(values: Iterable[str]) -> Predicate:

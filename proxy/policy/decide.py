@@ -111,7 +111,11 @@ class CompiledPolicy:
         """Compile ``route`` (at ``routes[index]``); raises ``RuleError`` naming the path."""
         base = f"routes[{index}]"
         allow = None if route.allow is None else compile_tree(route.allow, f"{base}.allow")
-        deny = None if route.deny is None else compile_tree(route.deny, f"{base}.deny")
+        deny = (
+            None
+            if route.deny is None
+            else compile_tree(route.deny, f"{base}.deny", against_caller=True)
+        )
         decisions = {
             **_decisions_for(allow, "allow", "allow_rule_matched"),
             **_decisions_for(deny, "deny", "deny_rule_matched"),
