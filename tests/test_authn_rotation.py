@@ -36,14 +36,27 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def authenticator(
-    server: KeyServer, http: httpx.AsyncClient, monotonic: Clock, *, jwks_uri: bool = False
+    server: KeyServer,
+    http: httpx.AsyncClient,
+    monotonic: Clock,
+    *,
+    jwks_uri: bool = False,
+    wall: Clock | None = None,
+    previous: BearerAuthenticator | None = None,
 ) -> BearerAuthenticator:
     config = Bearer(
         issuer=server.issuer,
         audiences=("api://orders",),
         jwks_uri=server.jwks_uri if jwks_uri else None,
     )
-    return BearerAuthenticator([config], http, clock=Clock(NOW), monotonic=monotonic, jwks_ttl=300)
+    return BearerAuthenticator(
+        [config],
+        http,
+        clock=wall or Clock(NOW),
+        monotonic=monotonic,
+        jwks_ttl=300,
+        previous=previous,
+    )
 
 
 async def test_rotated_key_is_fetched_once(server: KeyServer, http: httpx.AsyncClient) -> None:
@@ -160,3 +173,41 @@ async def test_unchanged_refetch_keeps_cached_tokens(
     await authn.authenticate(server.sign(server.claims(NOW, sub="u1")))
     assert server.jwks_fetches == 2
     assert await authn.authenticate(token) is first  # no second verification
+
+
+async def test_cached_token_alone_is_refused_within_a_ttl_of_its_key_being_dropped(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    # No other token arrives to drive a refetch: the cached token itself is verified
+    # again once the key set's TTL has passed, and that refetch finds its key gone.
+    monotonic, wall = Clock(0), Clock(NOW)
+    authn = authenticator(server, http, monotonic, wall=wall)
+    token = server.sign(server.claims(NOW, exp=int(NOW) + 3600))
+    await cached(authn, token)
+    server.publish([new_key("EdDSA", "new")])
+    monotonic.now += 200
+    wall.now += 200
+    await cached(authn, token)  # within the TTL: still the cached answer, no fetch
+    assert server.jwks_fetches == 1
+    monotonic.now += 101
+    wall.now += 101
+    assert await refused(authn, token) == "unknown_kid"
+    assert server.jwks_fetches == 2
+
+
+async def test_key_cache_kept_across_a_reload_prunes_the_new_token_cache(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    before = authenticator(server, http, monotonic)
+    old_token = server.sign(server.claims(NOW))
+    await cached(before, old_token)
+    after = authenticator(server, http, monotonic, previous=before)  # a config reload
+    await cached(after, old_token)
+    assert server.jwks_fetches == 1  # the reloaded authenticator kept the fetched keys
+    rotated = new_key("EdDSA", "new")
+    server.publish([rotated])
+    monotonic.now += 11
+    await after.authenticate(server.sign(server.claims(NOW, sub="u1"), rotated))
+    assert server.jwks_fetches == 2
+    assert await refused(after, old_token) == "unknown_kid"

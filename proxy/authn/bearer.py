@@ -100,6 +100,10 @@ class BearerAuthenticator:
         cache of an issuer whose ``issuer`` and ``jwks_uri`` are unchanged is taken over
         (no refetch), nothing else is (its verified tokens met the old rules)."""
         self._clock = clock
+        # A cached token is verified again at least this often, and the key lookup of
+        # that verification refetches a key set older than its TTL: so a key the IdP
+        # dropped stops a cached token within one TTL even if no other token arrives.
+        self._recheck_after = jwks_ttl
         self._cache = TokenCache(cache_size)
         self._issuers: dict[str, _Issuer] = {}
         self._sources: dict[tuple[str, str | None], JwksCache] = {}
@@ -108,16 +112,22 @@ class BearerAuthenticator:
             if config.issuer in self._issuers:
                 raise ValueError(f"bearer issuer {config.issuer!r} is configured twice")
             source = (config.issuer, config.jwks_uri)
-            jwks = kept.get(source) or JwksCache(
-                http,
-                issuer=config.issuer,
-                jwks_uri=config.jwks_uri,
-                ttl=jwks_ttl,
-                min_refetch_interval=jwks_min_refetch_interval,
-                clock=monotonic,
-                on_refresh=on_jwks_refresh,
-                on_change=self._keys_changed,
-            )
+            jwks = kept.get(source)
+            if jwks is not None:
+                # Its key-set changes must now prune this authenticator's token cache,
+                # not the one of the authenticator it served before the reload.
+                jwks.on_change = self._keys_changed
+            else:
+                jwks = JwksCache(
+                    http,
+                    issuer=config.issuer,
+                    jwks_uri=config.jwks_uri,
+                    ttl=jwks_ttl,
+                    min_refetch_interval=jwks_min_refetch_interval,
+                    clock=monotonic,
+                    on_refresh=on_jwks_refresh,
+                    on_change=self._keys_changed,
+                )
             self._sources[source] = jwks
             self._issuers[config.issuer] = _Issuer(config, jwks)
 
@@ -143,7 +153,7 @@ class BearerAuthenticator:
         key = await issuer.jwks.get(jws.kid, jws.alg)
         verify(jws, key)
         identity = _identity(jws, issuer.rules, self._clock())
-        expires_at = identity.expires_at or 0.0
+        expires_at = min(identity.expires_at or 0.0, self._clock() + self._recheck_after)
         self._cache.put(
             token, CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key)
         )

@@ -61,7 +61,7 @@ class JwksCache:
         self._max_stale = max_stale
         self._clock = clock
         self._on_refresh = on_refresh
-        self._on_change = on_change
+        self.on_change = on_change  # replaced when a reloaded authenticator takes it over
         self._keys: Sequence[VerificationKey] = ()
         # The same keys as a set, to tell a changed key set (a key added, dropped
         # or replaced) from a routine refetch of the same one.
@@ -141,8 +141,8 @@ class JwksCache:
         changed = key_set != self._key_set
         self._keys, self._key_set, self._fetched_at = keys, key_set, self._clock()
         self._count("success")
-        if changed and self._on_change is not None:
-            self._on_change(self)
+        if changed and self.on_change is not None:
+            self.on_change(self)
 
     def _count(self, result: str) -> None:
         self.refreshes[result] += 1
