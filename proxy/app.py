@@ -147,6 +147,7 @@ class ProxyApp:
         headers += self.services.signer.headers(
             req,
             authority=host.decode("latin-1"),
+            upstream_scheme=target.origin.scheme,
             audience=target.audience,
             body=body,
             identity_headers=target.route.identity_headers,

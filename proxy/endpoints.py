@@ -20,7 +20,6 @@ from proxy.errors import ProxyError
 from proxy.forward import Send
 from proxy.paths import BadTarget, canonical_host, normalize_path
 from proxy.runtime import RouteTable, Services
-from proxy.sign import identity_fields
 
 PREFIX = "/.edgeward/"
 # RFC 9110 §5.6.2: a method is a token.
@@ -101,7 +100,8 @@ async def forward_auth(req: Request, table: RouteTable, services: Services, send
     await services.admission.admit(req, target.policy)
     headers = [(b"cache-control", b"no-store")]
     if req.identity is not None:
-        headers += [(k.encode(), v.encode()) for k, v in identity_fields(req.identity).items()]
+        fields = services.signer.identity_fields(req.identity)  # as forwarded requests carry
+        headers += [(k.encode(), v.encode()) for k, v in fields.items()]
     await _respond(req, send, 200, b"", b"text/plain", headers)
 
 

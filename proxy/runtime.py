@@ -143,7 +143,11 @@ class Services:
             if config.bearer
             else None
         )
-        tokens = ServiceTokenAuthenticator(config.service_tokens) if config.service_tokens else None
+        tokens = (
+            ServiceTokenAuthenticator(config.service_tokens, issuer=config.public_url)
+            if config.service_tokens
+            else None
+        )
         keys = _keyset(config)
         minter = AssertionMinter(keys, issuer=config.public_url)
         return cls(

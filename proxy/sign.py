@@ -7,8 +7,6 @@ check that what it received is what the proxy authorised.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from proxy import wire
 from proxy.body import Body
 from proxy.context import Request
@@ -17,42 +15,63 @@ from proxy.headers import Header
 from proxy.identity import Identity
 from proxy.signing import AssertionMinter, RequestSigner, SigningError, content_digest
 
-
-def _ascii(value: str) -> str:
-    """Header-safe form of a claim value: non-ASCII is percent-encoded (UTF-8)."""
-    return value if value.isascii() else quote(value, safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~")
+_IdentityKey = tuple[str, str, str | None, tuple[str, ...], str | None]
 
 
 def identity_fields(identity: Identity) -> dict[str, str]:
-    fields = {wire.USER_HEADER: _ascii(identity.subject)}
-    if identity.email:
-        fields[wire.EMAIL_HEADER] = _ascii(identity.email)
-    if identity.groups:
-        fields[wire.GROUPS_HEADER] = _ascii(",".join(identity.groups))
-    return fields
+    """The identity headers (``wire.IDENTITY_HEADERS``) of one identity, encoded."""
+    return wire.identity_header_values(
+        identity.subject, identity.auth, identity.email, identity.groups, identity.issuer
+    )
+
+
+class IdentityFields:
+    """``identity_fields`` cached per identity: the same caller sends many requests,
+    and percent-encoding a non-ASCII value costs microseconds each time."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max_entries = max_entries
+        self._cache: dict[_IdentityKey, dict[str, str]] = {}
+
+    def __call__(self, identity: Identity) -> dict[str, str]:
+        key = (identity.subject, identity.auth, identity.email, identity.groups, identity.issuer)
+        fields = self._cache.get(key)
+        if fields is None:
+            fields = identity_fields(identity)
+            if len(self._cache) >= self._max_entries:
+                del self._cache[next(iter(self._cache))]  # the oldest entry
+            self._cache[key] = fields
+        return fields
 
 
 class Signer:
     def __init__(self, minter: AssertionMinter, request_signer: RequestSigner) -> None:
         self.minter = minter
         self.request_signer = request_signer
+        self.identity_fields = IdentityFields()
 
     def headers(
         self,
         req: Request,
         *,
         authority: str,
+        upstream_scheme: str,
         audience: str,
         body: Body,
         identity_headers: bool,
     ) -> list[Header]:
-        """The headers that prove this request came through the proxy."""
+        """The headers that prove this request came through the proxy.
+
+        ``authority`` is the Host sent upstream, ``upstream_scheme`` the scheme of
+        the route's ``to``: the backend normalises ``@authority`` with the scheme
+        of the connection it receives, so the signer must use that one too.
+        """
         fields = {wire.REQUEST_ID_HEADER: req.request_id}
         identity = req.identity
         if identity is not None:
             fields[wire.ASSERTION_HEADER] = self.minter.mint(identity, audience, req.request_id)
             if identity_headers:
-                fields.update(identity_fields(identity))
+                fields.update(self.identity_fields(identity))
         body_covered: bool | None = None
         if body.present:
             body_covered = body.data is not None
@@ -68,6 +87,7 @@ class Signer:
                 fields,
                 public=identity is None,
                 body_covered=body_covered,
+                scheme=upstream_scheme,
             )
         except SigningError as exc:
             raise ProxyError(400, "unsignable_request", str(exc)) from None
