@@ -23,6 +23,7 @@ from proxy.metrics import observe_request
 from proxy.paths import BadTarget, canonical_host, normalize_path
 from proxy.policy import Allowed
 from proxy.runtime import RouteTable, RouteTarget, Services
+from proxy.sign import preserved_host
 from proxy.websocket import refuse, relay_websocket
 
 log = logging.getLogger("edgeward")
@@ -133,8 +134,11 @@ class ProxyApp:
 
     def outgoing_headers(self, req: Request, target: RouteTarget, body: Body) -> list[Header]:
         """The forwarded headers and, over exactly those values, the proxy's signature."""
-        preserve = target.route.preserve_host
-        host = req.headers.host if preserve else target.origin.authority.encode()
+        upstream_scheme = target.origin.scheme
+        if target.route.preserve_host:
+            host = preserved_host(req.headers.host, req.scheme, upstream_scheme)
+        else:
+            host = target.origin.authority.encode()  # already without a default port
         headers = upstream_headers(
             req.scope["headers"],
             req.headers,
@@ -147,7 +151,7 @@ class ProxyApp:
         headers += self.services.signer.headers(
             req,
             authority=host.decode("latin-1"),
-            upstream_scheme=target.origin.scheme,
+            upstream_scheme=upstream_scheme,
             audience=target.audience,
             body=body,
             identity_headers=target.route.identity_headers,

@@ -7,6 +7,8 @@ check that what it received is what the proxy authorised.
 
 from __future__ import annotations
 
+import functools
+
 from proxy import wire
 from proxy.body import Body
 from proxy.context import Request
@@ -16,6 +18,22 @@ from proxy.identity import Identity
 from proxy.signing import AssertionMinter, RequestSigner, SigningError, content_digest
 
 _IdentityKey = tuple[str, str, str | None, tuple[str, ...], str | None]
+
+
+@functools.lru_cache(maxsize=1024)  # few distinct Host values per deployment
+def preserved_host(client_host: bytes, client_scheme: str, upstream_scheme: str) -> bytes:
+    """The client's Host as forwarded with ``preserve_host``: lowercase, with neither
+    the client's nor the upstream's default port (RFC 9110 §4.2.3: the same authority).
+
+    The verifier normalises ``@authority`` with the scheme its server reports, which
+    is the upstream hop's -- unless the server takes it from X-Forwarded-Proto (uvicorn
+    does for trusted peers), and then it is the client's. A Host without a default
+    port of either scheme normalises to itself under both, so every verifier agrees
+    with the signer whichever scheme it believes in.
+    """
+    host = client_host.decode("latin-1")  # checked by canonical_host before routing
+    host = wire.normalize_authority(host, client_scheme)
+    return wire.normalize_authority(host, upstream_scheme).encode("latin-1")
 
 
 def identity_fields(identity: Identity) -> dict[str, str]:
