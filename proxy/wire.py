@@ -91,10 +91,10 @@ def normalize_authority(authority: str, scheme: str) -> str:
 
     RFC 9421 §2.2.3 normalises as RFC 9110 §4.2.3 does: the host is
     case-insensitive and a default (or empty) port is the same as none.
-    ``scheme`` is that of the connection the BACKEND receives (the route's
-    ``to``), because that is the only scheme the verifier can know: a client's
-    ``Host: example.test:443`` over https, forwarded to an http upstream, keeps
-    its ``:443``. IPv6 literals keep their brackets: ``[::1]:80`` -> ``[::1]``.
+    ``scheme`` is that of the connection the BACKEND receives, the only one a
+    verifier can know: the proxy signs with its upstream's scheme (the route's
+    ``to``), not the client's, so ``example.test:443`` sent over an http hop
+    keeps its ``:443``. IPv6 literals keep their brackets: ``[::1]:80`` -> ``[::1]``.
     """
     value = authority.strip().lower()
     if value.startswith("["):
@@ -133,7 +133,7 @@ _SF_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")  # §4.2.1: OWS around the comma
 def encode_text(value: str) -> str:
     """The header-safe, unambiguous form of one identity value."""
     if value.isascii() and value.isprintable() and " " not in value and "%" not in value:
-        return value  # the common case costs one scan
+        return value  # the common case: no copy, no per-character loop
     return "".join(
         c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
         for c in value
