@@ -23,6 +23,7 @@ from proxy.metrics import observe_request
 from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 from proxy.policy import Allowed
 from proxy.runtime import RouteTarget, Services
+from proxy.sign import preserved_host
 from proxy.snapshot import Snapshot
 from proxy.websocket import refuse, relay_websocket
 
@@ -170,8 +171,11 @@ class ProxyApp:
         self, req: Request, snap: Snapshot, target: RouteTarget, body: Body
     ) -> list[Header]:
         """The forwarded headers and, over exactly those values, the proxy's signature."""
-        preserve = target.route.preserve_host
-        host = req.headers.host if preserve else target.origin.authority.encode()
+        upstream_scheme = target.origin.scheme
+        if target.route.preserve_host:
+            host = preserved_host(req.headers.host, req.scheme, upstream_scheme)
+        else:
+            host = target.origin.authority.encode()  # already without a default port
         headers = upstream_headers(
             req.scope["headers"],
             req.headers,
@@ -184,6 +188,7 @@ class ProxyApp:
         headers += snap.signer.headers(
             req,
             authority=host.decode("latin-1"),
+            upstream_scheme=upstream_scheme,
             audience=target.audience,
             body=body,
             identity_headers=target.route.identity_headers,

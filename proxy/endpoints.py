@@ -20,7 +20,6 @@ from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.forward import Send
 from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
-from proxy.sign import identity_fields
 from proxy.snapshot import Snapshot
 
 PREFIX = "/.edgeward/"
@@ -103,7 +102,8 @@ async def forward_auth(req: Request, snap: Snapshot, send: Send) -> None:
     await snap.admission.admit(req, target.policy)
     headers = [(b"cache-control", b"no-store")]
     if req.identity is not None:
-        headers += [(k.encode(), v.encode()) for k, v in identity_fields(req.identity).items()]
+        fields = snap.signer.identity_fields(req.identity)  # as forwarded requests carry
+        headers += [(k.encode(), v.encode()) for k, v in fields.items()]
     await _respond(req, send, 200, b"", b"text/plain", headers)
 
 

@@ -7,7 +7,7 @@ check that what it received is what the proxy authorised.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import functools
 
 from proxy import wire
 from proxy.body import Body
@@ -17,42 +17,79 @@ from proxy.headers import Header
 from proxy.identity import Identity
 from proxy.signing import AssertionMinter, RequestSigner, SigningError, content_digest
 
+_IdentityKey = tuple[str, str, str | None, tuple[str, ...], str | None]
 
-def _ascii(value: str) -> str:
-    """Header-safe form of a claim value: non-ASCII is percent-encoded (UTF-8)."""
-    return value if value.isascii() else quote(value, safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~")
+
+@functools.lru_cache(maxsize=1024)  # few distinct Host values per deployment
+def preserved_host(client_host: bytes, client_scheme: str, upstream_scheme: str) -> bytes:
+    """The client's Host as forwarded with ``preserve_host``: lowercase, with neither
+    the client's nor the upstream's default port (RFC 9110 §4.2.3: the same authority).
+
+    The verifier normalises ``@authority`` with the scheme its server reports, which
+    is the upstream hop's -- unless the server takes it from X-Forwarded-Proto (uvicorn
+    does for trusted peers), and then it is the client's. A Host without a default
+    port of either scheme normalises to itself under both, so every verifier agrees
+    with the signer whichever scheme it believes in.
+    """
+    host = client_host.decode("latin-1")  # checked by canonical_host before routing
+    host = wire.normalize_authority(host, client_scheme)
+    return wire.normalize_authority(host, upstream_scheme).encode("latin-1")
 
 
 def identity_fields(identity: Identity) -> dict[str, str]:
-    fields = {wire.USER_HEADER: _ascii(identity.subject)}
-    if identity.email:
-        fields[wire.EMAIL_HEADER] = _ascii(identity.email)
-    if identity.groups:
-        fields[wire.GROUPS_HEADER] = _ascii(",".join(identity.groups))
-    return fields
+    """The identity headers (``wire.IDENTITY_HEADERS``) of one identity, encoded."""
+    return wire.identity_header_values(
+        identity.subject, identity.auth, identity.email, identity.groups, identity.issuer
+    )
+
+
+class IdentityFields:
+    """``identity_fields`` cached per identity: the same caller sends many requests,
+    and percent-encoding a non-ASCII value costs microseconds each time."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max_entries = max_entries
+        self._cache: dict[_IdentityKey, dict[str, str]] = {}
+
+    def __call__(self, identity: Identity) -> dict[str, str]:
+        key = (identity.subject, identity.auth, identity.email, identity.groups, identity.issuer)
+        fields = self._cache.get(key)
+        if fields is None:
+            fields = identity_fields(identity)
+            if len(self._cache) >= self._max_entries:
+                del self._cache[next(iter(self._cache))]  # the oldest entry
+            self._cache[key] = fields
+        return fields
 
 
 class Signer:
     def __init__(self, minter: AssertionMinter, request_signer: RequestSigner) -> None:
         self.minter = minter
         self.request_signer = request_signer
+        self.identity_fields = IdentityFields()
 
     def headers(
         self,
         req: Request,
         *,
         authority: str,
+        upstream_scheme: str,
         audience: str,
         body: Body,
         identity_headers: bool,
     ) -> list[Header]:
-        """The headers that prove this request came through the proxy."""
+        """The headers that prove this request came through the proxy.
+
+        ``authority`` is the Host sent upstream, ``upstream_scheme`` the scheme of
+        the route's ``to``: the backend normalises ``@authority`` with the scheme
+        of the connection it receives, so the signer must use that one too.
+        """
         fields = {wire.REQUEST_ID_HEADER: req.request_id}
         identity = req.identity
         if identity is not None:
             fields[wire.ASSERTION_HEADER] = self.minter.mint(identity, audience, req.request_id)
             if identity_headers:
-                fields.update(identity_fields(identity))
+                fields.update(self.identity_fields(identity))
         body_covered: bool | None = None
         if body.present:
             body_covered = body.data is not None
@@ -68,6 +105,7 @@ class Signer:
                 fields,
                 public=identity is None,
                 body_covered=body_covered,
+                scheme=upstream_scheme,
             )
         except SigningError as exc:
             raise ProxyError(400, "unsignable_request", str(exc)) from None

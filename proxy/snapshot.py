@@ -63,7 +63,11 @@ class Snapshot:
             if config.bearer
             else None
         )
-        tokens = ServiceTokenAuthenticator(config.service_tokens) if config.service_tokens else None
+        tokens = (
+            ServiceTokenAuthenticator(config.service_tokens, issuer=config.public_url)
+            if config.service_tokens
+            else None
+        )
         if config.signing.key_files:
             keys = KeySet.from_files(config.signing.key_files)
         elif previous is not None:

@@ -20,7 +20,8 @@ def authn() -> ServiceTokenAuthenticator:
         [
             ServiceToken(id="ci-bot", secret_sha256=digest, groups=("deployers",)),
             ServiceToken(id="upper", secret_sha256=digest.upper()),
-        ]
+        ],
+        issuer="https://proxy.example.com",
     )
 
 
@@ -28,6 +29,7 @@ def test_good_secret(authn: ServiceTokenAuthenticator) -> None:
     identity = authn.authenticate("ci-bot", SECRET)
     assert identity.subject == "service:ci-bot" and identity.auth == "service_token"
     assert identity.groups == ("deployers",) and identity.expires_at is None
+    assert identity.issuer == "https://proxy.example.com"  # the proxy issued it
 
 
 def test_uppercase_configured_digest(authn: ServiceTokenAuthenticator) -> None:
@@ -53,4 +55,4 @@ def test_refused(authn: ServiceTokenAuthenticator, client_id: str, secret: str) 
 def test_duplicate_ids_refused() -> None:
     token = ServiceToken(id="a", secret_sha256="0" * 64)
     with pytest.raises(ValueError, match="twice"):
-        ServiceTokenAuthenticator([token, token])
+        ServiceTokenAuthenticator([token, token], issuer="https://proxy.example.com")

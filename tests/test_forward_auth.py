@@ -105,7 +105,9 @@ def test_allowed_caller_gets_200_with_identity_headers(stack: Stack) -> None:
     assert r.status_code == 200, r.text
     assert r.headers["edgeward-user"] == "client-1"
     assert r.headers["edgeward-email"] == "ci@example.com"
-    assert r.headers["edgeward-groups"] == "admins,staff"
+    assert r.headers["edgeward-groups"] == '"admins", "staff"'  # an RFC 8941 List of Strings
+    assert r.headers["edgeward-auth"] == "bearer"
+    assert r.headers["edgeward-issuer"] == stack.idp.issuer
     assert r.headers["cache-control"] == "no-store"
 
 

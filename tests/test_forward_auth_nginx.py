@@ -57,8 +57,12 @@ http {{
             auth_request /.edgeward/auth;
             auth_request_set $edgeward_user $upstream_http_edgeward_user;
             auth_request_set $edgeward_groups $upstream_http_edgeward_groups;
+            auth_request_set $edgeward_auth $upstream_http_edgeward_auth;
+            auth_request_set $edgeward_issuer $upstream_http_edgeward_issuer;
             proxy_set_header Edgeward-User $edgeward_user;
             proxy_set_header Edgeward-Groups $edgeward_groups;
+            proxy_set_header Edgeward-Auth $edgeward_auth;
+            proxy_set_header Edgeward-Issuer $edgeward_issuer;
             proxy_pass {backend};
         }}
     }}
@@ -134,7 +138,9 @@ def test_identity_from_forward_auth_reaches_the_backend(front: Front) -> None:
     assert r.status_code == 200, r.text
     received = dict(r.json()["headers"])
     assert received["edgeward-user"] == "client-1"
-    assert received["edgeward-groups"] == "staff,ops"
+    assert received["edgeward-groups"] == '"staff", "ops"'  # an RFC 8941 List of Strings
+    assert received["edgeward-auth"] == "bearer"
+    assert received["edgeward-issuer"] == front.idp.issuer
 
 
 def test_denied_request_gets_403_from_nginx(front: Front) -> None:

@@ -10,10 +10,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
+import jwt
 import pytest
 import yaml
+from http_sfv import List
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -303,3 +306,72 @@ def test_route_audience_goes_into_the_assertion(stack: Stack) -> None:
     # The backend expects its own origin as audience, so this route's assertion is refused.
     r = stack.get("/api/status/200", stack.token())
     assert r.status_code == 401 and r.json()["code"] == "bad_assertion"
+
+
+# --- the wire contract end to end: @authority and identity headers ----------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "forwarded"),
+    [
+        ("EXAMPLE.test:80", "example.test"),
+        ("Example.Test:", "example.test"),
+        ("example.test:443", "example.test:443"),  # not the default port of http
+        ("example.test:8080", "example.test:8080"),
+        ("[::1]:80", "[::1]"),
+    ],
+)
+def test_client_host_spellings_verify_at_the_backend(
+    stack: Stack, host: str, forwarded: str
+) -> None:
+    # preserve_host: the backend normalises the Host it receives as RFC 9421 §2.2.3
+    # says (lowercase, its scheme's default port dropped); the signer must agree.
+    r = stack.get("/api/echo", stack.token(), headers={"host": host})
+    assert r.status_code == 200, r.text
+    assert ["host", forwarded] in r.json()["headers"]
+
+
+def _received(r: httpx.Response) -> dict[str, str]:
+    assert r.status_code == 200, r.text
+    return {k: v for k, v in r.json()["headers"] if k.startswith("edgeward-")}
+
+
+def test_tricky_identity_values_round_trip_to_the_backend(stack: Stack) -> None:
+    groups = ["deployers", "users,admins", 'say "hi"', "back\\slash", "café", "100%"]
+    r = stack.get("/api/echo", stack.token(sub="a%41 b", email="jü@example.com", groups=groups))
+    headers = _received(r)
+    parsed = List()
+    parsed.parse(headers["edgeward-groups"].encode("ascii"))  # an RFC 8941 List of Strings
+    assert [unquote(item.value, errors="strict") for item in parsed] == groups
+    assert unquote(headers["edgeward-user"], errors="strict") == "a%41 b"
+    assert unquote(headers["edgeward-email"], errors="strict") == "jü@example.com"
+    caller = r.json()["caller"]  # proxy.verify's Identity, as the demo backend shows it
+    assert (caller["subject"], caller["groups"]) == ("a%41 b", groups)
+    assert (caller["auth"], caller["issuer"]) == ("bearer", stack.idp.issuer)
+
+
+def test_bearer_sub_service_ci_bot_is_not_the_service_token_ci_bot(stack: Stack) -> None:
+    bearer = stack.get("/api/echo", stack.token(sub="service:ci-bot"))
+    service = stack.get(
+        "/api/echo", headers={"edgeward-client-id": "ci-bot", "edgeward-client-secret": SECRET}
+    )
+    as_bearer, as_service = _received(bearer), _received(service)
+    assert as_bearer["edgeward-user"] == as_service["edgeward-user"] == "service:ci-bot"
+    assert (as_bearer["edgeward-auth"], as_bearer["edgeward-issuer"]) == (
+        "bearer",
+        stack.idp.issuer,
+    )
+    assert (as_service["edgeward-auth"], as_service["edgeward-issuer"]) == (
+        "service_token",
+        stack.proxy.url,  # the proxy's public_url issued the service token
+    )
+    for response, auth, idp in (
+        (bearer, "bearer", stack.idp.issuer),
+        (service, "service_token", stack.proxy.url),
+    ):
+        claims = jwt.decode(
+            _received(response)["edgeward-assertion"], options={"verify_signature": False}
+        )
+        assert (claims["sub"], claims["auth"], claims["idp"]) == ("service:ci-bot", auth, idp)
+        caller = response.json()["caller"]
+        assert (caller["auth"], caller["issuer"]) == (auth, idp)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from proxy.signing import generate_key
+from proxy.verify import Verifier, VerifyMiddleware
 from tests.harness import public_route, run_proxy
-from tests.support import serve_asgi
+from tests.support import free_port, serve_asgi
 from tests.test_upstream_servers import Authority, make_authority
 from tests.test_upstream_tls import hello_app
 
@@ -46,3 +50,43 @@ def test_ca_file_makes_the_upstream_trusted(
     # The upstream saw TLS (else the handshake above fails); its scheme reads
     # X-Forwarded-Proto, which says how the client reached the proxy: http.
     assert r.status_code == 200 and r.text.startswith("secure")
+
+
+@pytest.mark.parametrize("proxy_headers", [False, True])
+def test_default_https_port_in_host_verifies_at_an_https_backend(
+    authority: Authority, tmp_path: Path, proxy_headers: bool
+) -> None:
+    # The client reaches the proxy over http with "Host: EXAMPLE.test:443"; the backend is
+    # reached over https, so for it :443 is the default port -- unless its server takes
+    # the scheme from X-Forwarded-Proto (uvicorn's proxy_headers), which says http.
+    key = tmp_path / "signing.jwk"
+    key.write_text(json.dumps(generate_key("EdDSA")))
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(authority.ca_pem)
+    proxy_port, backend_port = free_port(), free_port()
+    backend = f"https://127.0.0.1:{backend_port}"
+    verifier = Verifier(
+        issuer=f"http://127.0.0.1:{proxy_port}", audience=backend, key_file=str(key)
+    )
+    config = {
+        "upstream": {"ca_file": str(ca)},
+        "signing": {"key_files": [str(key)]},
+        "routes": [public_route("tls", backend)],
+    }
+    with (
+        serve_asgi(
+            VerifyMiddleware(hello_app, verifier),
+            port=backend_port,
+            ssl_certfile=str(authority.cert_file),
+            ssl_keyfile=str(authority.key_file),
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips="127.0.0.1",
+        ),
+        run_proxy(tmp_path, config, port=proxy_port) as proxy,
+    ):
+        r = httpx.get(f"{proxy.url}/x", headers={"host": "EXAMPLE.test:443"}, timeout=TIMEOUT)
+        trust = ssl.create_default_context(cafile=str(ca))
+        unsigned = httpx.get(f"{backend}/x", verify=trust, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text  # the backend verified @authority "example.test"
+    assert r.text == f"secure {'http' if proxy_headers else 'https'}"  # the scheme it believed
+    assert unsigned.status_code == 401  # the backend does verify

@@ -101,6 +101,18 @@ def test_cache_key_covers_identity_and_audience() -> None:
     assert base not in others and len(others) == 4
 
 
+def test_identity_issuer_is_its_own_claim_and_part_of_the_cache_key() -> None:
+    keyset = KeySet.ephemeral()
+    minter = AssertionMinter(keyset, ISSUER, clock=Clock())
+    one = Identity(subject="alice", auth="bearer", issuer="https://idp-one.test")
+    two = Identity(subject="alice", auth="bearer", issuer="https://idp-two.test")
+    token_one, token_two = minter.mint(one, "aud", "r"), minter.mint(two, "aud", "r")
+    assert token_one != token_two  # the same sub at two IdPs is two callers
+    claims = decode(keyset, token_one)
+    assert claims[wire.CLAIM_IDENTITY_ISSUER] == "https://idp-one.test"
+    assert claims["iss"] == ISSUER and claims["auth"] == "bearer"  # iss is the proxy
+
+
 def test_cache_is_bounded() -> None:
     clock = Clock()
     minter = AssertionMinter(KeySet.ephemeral(), ISSUER, clock=clock, max_entries=2)

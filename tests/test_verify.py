@@ -16,6 +16,7 @@ from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algor
 
 from proxy import wire
 from proxy.identity import Identity
+from proxy.sign import identity_fields
 from proxy.signing import AssertionMinter, KeySet, RequestSigner, content_digest, generate_key
 from proxy.signing.keys import SigningKey, load_key_file
 from proxy.verify import VerificationError, Verifier
@@ -23,7 +24,12 @@ from proxy.verify import VerificationError, Verifier
 ISSUER = "https://proxy.test"
 AUDIENCE = "http://backend.test:9000"
 ALICE = Identity(
-    subject="alice", auth="session", email="alice@example.com", groups=("admins",), name="Alice"
+    subject="alice",
+    auth="session",
+    email="alice@example.com",
+    groups=("admins",),
+    name="Alice",
+    issuer="https://idp.test",
 )
 BOB = Identity(subject="bob", auth="bearer", email="bob@example.com", groups=("staff",))
 HMAC_KEY = b"a-shared-secret-of-at-least-32-bytes!"
@@ -81,8 +87,7 @@ class Proxy:
         if identity is not None:
             fields[wire.ASSERTION_HEADER] = self.minter.mint(identity, AUDIENCE, rid)
             if identity_headers:
-                fields[wire.USER_HEADER] = identity.subject
-                fields[wire.GROUPS_HEADER] = ",".join(identity.groups)
+                fields.update(identity_fields(identity))
         if body is not None and body_covered is None:
             body_covered = True
         if body_covered:
@@ -181,7 +186,7 @@ async def test_round_trip(tmp_path: Path, clock: Clock, alg: str, hmac: bool, si
         ("admins",),
         "Alice",
     )
-    assert identity.issuer == ISSUER
+    assert identity.issuer == "https://idp.test"  # the identity's issuer; iss is the proxy
 
 
 async def test_public_route_is_signed_but_anonymous(proxy: Proxy, verifier: Verifier) -> None:

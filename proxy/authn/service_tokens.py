@@ -3,6 +3,12 @@
 Only the SHA-256 of each secret is configured. A presented secret is hashed and
 compared digest-to-digest with ``hmac.compare_digest``; an unknown id is
 compared against a random digest so both failures cost the same work.
+
+A service identity is subject ``service:<id>``, auth ``service_token`` and
+issuer the proxy's own ``public_url`` (the proxy's config issued the token):
+backends tell it from a bearer token whose ``sub`` happens to be
+``service:<id>`` by auth and issuer, which the identity headers and the
+assertion both carry.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ def extract_client_credentials(headers: Sequence[tuple[bytes, bytes]]) -> Client
 class ServiceTokenAuthenticator:
     """Checks client id + secret pairs against the configured digests."""
 
-    def __init__(self, tokens: Sequence[ServiceToken]) -> None:
+    def __init__(self, tokens: Sequence[ServiceToken], *, issuer: str) -> None:
+        self._issuer = issuer
         self._tokens: dict[str, ServiceToken] = {}
         self._digests: dict[str, bytes] = {}
         for token in tokens:
@@ -73,4 +80,9 @@ class ServiceTokenAuthenticator:
         token = self._tokens.get(client_id)
         if not matches or token is None or len(secret) > MAX_SECRET_BYTES:
             raise InvalidClientCredentials("unknown client id or wrong secret")
-        return Identity(subject=f"service:{token.id}", auth="service_token", groups=token.groups)
+        return Identity(
+            subject=f"service:{token.id}",
+            auth="service_token",
+            groups=token.groups,
+            issuer=self._issuer,
+        )

@@ -1,13 +1,14 @@
 """The Edgeward-Assertion JWT: who the caller is, signed by the proxy for one audience.
 
 Claims: ``iss`` (public_url), ``aud``, ``sub``, ``email``, ``groups``, ``name``,
-``auth``, ``iat``, ``exp`` (at most ``wire.ASSERTION_MAX_TTL`` after ``iat``),
-``jti``; signed with the key set's signing key (EdDSA or ES256, by key type).
+``auth``, ``idp`` (who issued the identity, when known), ``iat``, ``exp`` (at
+most ``wire.ASSERTION_MAX_TTL`` after ``iat``), ``jti``; signed with the key
+set's signing key (EdDSA or ES256, by key type).
 
 Contract clarification (deliberate): signing a JWT for every request would put
 an asymmetric signature on the hot path twice (assertion + request signature).
-So assertions are cached per (subject, auth, email, groups, name, audience) and
-reused for up to ``reuse_for`` seconds (bounded LRU). A reused assertion spans
+So assertions are cached per (subject, auth, issuer, email, groups, name,
+audience) and reused for up to ``reuse_for`` seconds (bounded LRU). A reused assertion spans
 requests, so by default it carries NO ``rid`` claim: the binding to one request
 comes from the RFC 9421 signature, which covers both ``edgeward-assertion`` and
 ``x-request-id`` (and carries a single-use nonce). With ``per_request=True``
@@ -31,7 +32,7 @@ from proxy import wire
 from proxy.identity import Identity
 from proxy.signing.keys import KeySet
 
-_CacheKey = tuple[str, str, str | None, tuple[str, ...], str | None, str]
+_CacheKey = tuple[str, str, str | None, str | None, tuple[str, ...], str | None, str]
 
 
 class AssertionMinter:
@@ -70,6 +71,7 @@ class AssertionMinter:
         key = (
             identity.subject,
             identity.auth,
+            identity.issuer,  # the same sub from two issuers is two callers
             identity.email,
             identity.groups,
             identity.name,
@@ -96,6 +98,7 @@ class AssertionMinter:
             wire.CLAIM_GROUPS: list(identity.groups),
             wire.CLAIM_NAME: identity.name,
             wire.CLAIM_AUTH: identity.auth,
+            wire.CLAIM_IDENTITY_ISSUER: identity.issuer,
             wire.CLAIM_ISSUED_AT: issued,
             wire.CLAIM_EXPIRES: issued + self._ttl,
             wire.CLAIM_JWT_ID: secrets.token_urlsafe(16),

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from proxy import wire
 from proxy.signing.keys import SigningKey
 
-_IDENTITY_HEADERS = (wire.USER_HEADER, wire.EMAIL_HEADER, wire.GROUPS_HEADER)
 # The derived components sign() fills in, in the order every component list starts with.
 _DERIVED = ("@method", "@authority", "@path", "@query")
 _HMAC_ALG = "hmac-sha256"
@@ -91,6 +90,7 @@ class RequestSigner:
         *,
         public: bool,
         body_covered: bool | None,
+        scheme: str = "http",
     ) -> list[tuple[bytes, bytes]]:
         """Signature-Input and Signature headers (lowercase names, bytes).
 
@@ -98,16 +98,17 @@ class RequestSigner:
         will be sent; ``query`` is "?"-prefixed ("?" when empty, §2.2.7).
         ``body_covered``: True = ``fields`` has content-digest and it is signed;
         False = a body too large to digest is streamed unsigned (tagged so);
-        None = no body.
+        None = no body. ``scheme`` is that of the connection the backend
+        receives: it decides which port is the default one in ``@authority``.
         """
-        identity = tuple(h for h in _IDENTITY_HEADERS if h in fields)
+        identity = tuple(h for h in wire.IDENTITY_HEADERS if h in fields)
         plan = self._plans.get((public, body_covered, identity)) or self._plan(
             public, body_covered, identity
         )
         try:
             values = (
                 method,
-                authority.lower(),
+                wire.normalize_authority(authority, scheme),
                 path or "/",
                 query or "?",
                 *[fields[f] for f in plan.fields],

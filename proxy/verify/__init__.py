@@ -7,6 +7,11 @@ Every request the proxy forwards carries an RFC 9421 signature (label
 (JWKS URL, refreshed on unknown kid, or a key file), covered components, time
 window, replayed nonces, body digest, assertion issuer/audience/expiry -- and
 returns the caller's ``Identity``; anything else raises ``VerificationError``.
+``Identity.auth`` and ``Identity.issuer`` (the ``idp`` claim: who issued the
+identity, not the proxy) tell callers with the same subject apart; identity
+headers (``Edgeward-User`` ...), when a route sends them, must say exactly what
+the assertion says (their encoding is ``proxy.wire``'s: ``decode_text``,
+``decode_list``).
 
 Usage with any ASGI framework::
 

@@ -8,7 +8,12 @@ the lifetime may not exceed ``wire.ASSERTION_MAX_TTL``.
 
 The proxy reuses one assertion for many requests of the same user (see
 ``proxy.signing.assertion``), so verified assertions are cached by their exact
-token text; time claims are re-checked on every use.
+token text, together with the identity headers that must accompany them;
+time claims are re-checked on every use.
+
+The resulting ``Identity.issuer`` is who issued the IDENTITY (the ``idp``
+claim: the bearer token's issuer, or the proxy for service tokens), not the
+assertion's ``iss``, which is always the proxy the verifier is configured for.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class VerifiedAssertion:
     issued_at: float
     expires: float
     request_id: str | None
+    # What the identity headers say when a route sends them (wire encoding).
+    identity_headers: Mapping[str, str]
 
 
 class AssertionChecker:
@@ -91,11 +98,21 @@ class AssertionChecker:
         key = await self._key_for(kid)
         claims = self._decode(token, key)
         self._check_claims(claims)
+        identity = _identity(claims)
         return VerifiedAssertion(
-            identity=_identity(claims),
+            identity=identity,
             issued_at=float(claims[wire.CLAIM_ISSUED_AT]),
             expires=float(claims[wire.CLAIM_EXPIRES]),
             request_id=claims.get(wire.CLAIM_REQUEST_ID),
+            identity_headers=MappingProxyType(
+                wire.identity_header_values(
+                    identity.subject,
+                    identity.auth,
+                    identity.email,
+                    identity.groups,
+                    identity.issuer,
+                )
+            ),
         )
 
     def _decode(self, token: str, key: VerifyKey) -> dict[str, Any]:
@@ -147,7 +164,8 @@ def _identity(claims: Mapping[str, Any]) -> Identity:
     if not isinstance(groups, list | tuple) or not all(isinstance(g, str) for g in groups):
         raise VerificationError("bad_assertion")
     email, name = claims.get(wire.CLAIM_EMAIL), claims.get(wire.CLAIM_NAME)
-    if not isinstance(email, str | None) or not isinstance(name, str | None):
+    idp = claims.get(wire.CLAIM_IDENTITY_ISSUER)
+    if not all(isinstance(v, str | None) for v in (email, name, idp)):
         raise VerificationError("bad_assertion")
     return Identity(
         subject=claims[wire.CLAIM_SUBJECT],
@@ -155,7 +173,7 @@ def _identity(claims: Mapping[str, Any]) -> Identity:
         email=email,
         groups=tuple(groups),
         name=name,
-        issuer=claims[wire.CLAIM_ISSUER],
+        issuer=idp,
         expires_at=float(claims[wire.CLAIM_EXPIRES]),
         claims=MappingProxyType(dict(claims)),
     )

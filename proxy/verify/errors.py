@@ -29,6 +29,7 @@ _CODES: Final[dict[str, tuple[int, str]]] = {
     "missing_assertion": (401, "the request carries no identity assertion"),
     "bad_assertion": (401, "the identity assertion is invalid"),
     "request_id_mismatch": (401, "the assertion belongs to another request"),
+    "identity_mismatch": (401, "the identity headers do not match the assertion"),
     "body_too_large": (413, "the body is larger than the verifier buffers"),
     "jwks_unavailable": (503, "the signing keys could not be fetched"),
     "nonce_store_unavailable": (503, "the replay store is unavailable"),

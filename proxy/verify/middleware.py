@@ -27,8 +27,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
-
 
 class VerifyMiddleware:
     """Wraps an ASGI app; every http and websocket request is verified first."""
@@ -74,13 +72,15 @@ class VerifyMiddleware:
         self, scope: Scope, method: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> Any:
         raw_path = scope.get("raw_path") or scope["path"].encode()
+        host = next((v for k, v in headers if k.lower() == "host"), "")
         return await self.verifier.verify(
             method,
-            _authority(scope, headers),
+            host,
             raw_path.decode("latin-1").partition("?")[0],
             "?" + scope.get("query_string", b"").decode("latin-1"),
             headers,
             body,
+            scheme=scope.get("scheme", "http"),  # this connection's: the proxy signs with it
         )
 
     async def _buffer(self, receive: Receive) -> bytes:
@@ -110,15 +110,6 @@ def _digest_covered(headers: list[tuple[str, str]]) -> bool:
         name.lower() == wire.SIGNATURE_INPUT_HEADER and f'"{wire.CONTENT_DIGEST_HEADER}"' in value
         for name, value in headers
     )
-
-
-def _authority(scope: Scope, headers: list[tuple[str, str]]) -> str:
-    """@authority (RFC 9421 §2.2.3): the Host, lowercased, without a default port."""
-    host = next((v for k, v in headers if k.lower() == "host"), "")
-    name, sep, port = host.strip().lower().rpartition(":")
-    if sep and port == _DEFAULT_PORTS.get(scope.get("scheme", "http")):
-        return name  # "[::1]:80" -> "[::1]"; a bare "[::1]" never matches ("1]")
-    return host.strip().lower()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -4,8 +4,9 @@
 caller's ``Identity`` (``None`` for a validly signed request to a public route,
 which carries no assertion) or raises ``VerificationError``. Order matters:
 cheap structural checks, then the RFC 9421 signature over the rebuilt base,
-then the body digest (RFC 9530), then the assertion, and only then the nonce,
-so a refused request never uses up a nonce.
+then the body digest (RFC 9530), then the assertion (and the identity headers,
+which must say exactly what it says), and only then the nonce, so a refused
+request never uses up a nonce.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from proxy.verify.keysource import KeySource, load_key_file
 from proxy.verify.nonces import MemoryNonceStore, NonceStore
 from proxy.verify.sigbase import ParsedSignature, combined_headers, parse_signature, signature_base
 
-_IDENTITY_HEADERS = (wire.USER_HEADER, wire.EMAIL_HEADER, wire.GROUPS_HEADER)
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 _HMAC = "hmac-sha256"
 
@@ -74,8 +74,14 @@ class Verifier:
         query: str,
         headers: Sequence[tuple[str, str]],
         body: bytes | None,
+        *,
+        scheme: str = "http",
     ) -> Identity | None:
         """Verify one request; ``query`` is "?"-prefixed ("?" when empty), like @query.
+
+        ``authority`` is the Host as received and ``scheme`` that of the
+        connection it came on: ``@authority`` is normalised with it
+        (``wire.normalize_authority``, as the proxy signs it).
 
         ``body`` is the whole received body when the caller buffered it, or None
         when it did not (then a body announced by the headers must be tagged as
@@ -87,7 +93,7 @@ class Verifier:
         self._check_window(sig)
         derived = {
             "@method": method,
-            "@authority": authority.lower(),
+            "@authority": wire.normalize_authority(authority, scheme),
             "@path": path or "/",
             "@query": query if query.startswith("?") else "?" + query,
         }
@@ -110,7 +116,7 @@ class Verifier:
         required = wire.COVERED_COMPONENTS_PUBLIC if public else wire.COVERED_COMPONENTS
         if not covered.issuperset(required):
             raise VerificationError("missing_component")
-        if any(h in fields and h not in covered for h in _IDENTITY_HEADERS):
+        if any(h in fields and h not in covered for h in wire.IDENTITY_HEADERS):
             raise VerificationError("uncovered_header")
         if sig.tag not in (wire.BODY_SIGNED_TAG, wire.BODY_UNSIGNED_TAG):
             raise VerificationError("malformed_signature")
@@ -162,6 +168,13 @@ class Verifier:
         rid = verified.request_id
         if rid is not None and rid != fields.get(wire.REQUEST_ID_HEADER):
             raise VerificationError("request_id_mismatch")
+        if any(h in fields for h in wire.IDENTITY_HEADERS):
+            # Signed along with the assertion, so this only catches a signer that
+            # disagrees with itself; but handlers may read the headers, and then
+            # they must mean exactly the Identity returned here.
+            expected = verified.identity_headers
+            if any(fields.get(h) != expected.get(h) for h in wire.IDENTITY_HEADERS):
+                raise VerificationError("identity_mismatch")
         return verified.identity
 
 
