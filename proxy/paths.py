@@ -134,7 +134,9 @@ def normalize_path(raw_path: bytes) -> str:
 _HOST = re.compile(
     r"^(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?$|^\[[0-9a-f:.]+\]$"
 )
-_DEFAULT_PORT = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+_DEFAULT_PORT = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# RFC 3986 §3.2.3: port = *DIGIT, ASCII digits only (str.isdigit() also takes "²", "٣").
+_PORT = re.compile(r"[0-9]{1,5}\Z")
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct hosts; refusals are not cached
@@ -156,11 +158,14 @@ def canonical_host(host: str, scheme: str) -> str:
             port = rest[1:]
     elif ":" in host:
         name, _, port = host.rpartition(":")
-    if port and (not port.isdigit() or len(port) > 5 or int(port) > 65535):
-        raise BadTarget("malformed port in host")
+    number = None
+    if port:
+        if not _PORT.match(port) or int(port) > 65535:
+            raise BadTarget("malformed port in host")
+        number = int(port)  # "080" is port 80: compared and written as a number
     if not name or not _HOST.match(name):
         raise BadTarget("malformed host")
     name = name.rstrip(".")
-    if port and port != _DEFAULT_PORT.get(scheme):
-        return f"{name}:{int(port)}"
+    if number is not None and number != _DEFAULT_PORT.get(scheme):
+        return f"{name}:{number}"
     return name

@@ -82,6 +82,9 @@ def test_refuses_ambiguous(raw: bytes) -> None:
         ("127.0.0.1:8080", "http", "127.0.0.1:8080"),
         ("[::1]:80", "http", "[::1]"),
         ("[::1]:8080", "http", "[::1]:8080"),
+        ("example.com:080", "http", "example.com"),  # the default port, however spelled
+        ("example.com:0443", "https", "example.com"),
+        ("example.com:08080", "http", "example.com:8080"),
     ],
 )
 def test_canonical_host(host: str, scheme: str, expected: str) -> None:
@@ -89,7 +92,21 @@ def test_canonical_host(host: str, scheme: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["", "exa mple.com", "a..b", "example.com:99999", "example.com:x", "[::1", "a/b", "a@b"]
+    "host",
+    [
+        "",
+        "exa mple.com",
+        "a..b",
+        "example.com:99999",
+        "example.com:x",
+        "[::1",
+        "a/b",
+        "a@b",
+        "a:\u00b2",  # superscript two: str.isdigit() says yes, int() says no
+        "a:\u0663",  # Arabic-Indic three: a digit to int(), not a port to HTTP
+        "a:+80",
+        "a: 80",
+    ],
 )
 def test_refuses_bad_host(host: str) -> None:
     with pytest.raises(BadTarget):
