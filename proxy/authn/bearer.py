@@ -153,10 +153,9 @@ class BearerAuthenticator:
         key = await issuer.jwks.get(jws.kid, jws.alg)
         verify(jws, key)
         identity = _identity(jws, issuer.rules, self._clock())
-        expires_at = min(identity.expires_at or 0.0, self._clock() + self._recheck_after)
-        self._cache.put(
-            token, CachedToken(identity, expires_at, issuer.rules.leeway, issuer.jwks, key)
-        )
+        expires_at = (identity.expires_at or 0.0) + issuer.rules.leeway
+        valid_until = min(expires_at, self._clock() + self._recheck_after)
+        self._cache.put(token, CachedToken(identity, valid_until, issuer.jwks, key))
         return identity
 
     def _keys_changed(self, jwks: JwksCache) -> None:

@@ -27,8 +27,7 @@ from proxy.identity import Identity
 @dataclass(frozen=True, slots=True)
 class CachedToken:
     identity: Identity
-    expires_at: float
-    leeway: float
+    valid_until: float  # token exp + leeway, or sooner (see BearerAuthenticator)
     jwks: JwksCache  # the issuer's keys
     key: VerificationKey  # the key that verified the token
 
@@ -41,11 +40,11 @@ class TokenCache:
         self._entries: OrderedDict[str, CachedToken] = OrderedDict()
 
     def get(self, token: str, now: float) -> CachedToken | None:
-        """The cached entry if still within exp + leeway; expired ones are evicted."""
+        """The cached entry while ``now`` is before its ``valid_until``; else evicted."""
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if entry.expires_at + entry.leeway <= now:
+        if entry.valid_until <= now:
             del self._entries[token]
             return None
         self._entries.move_to_end(token)
