@@ -9,6 +9,7 @@ runs files through the target without atheris and prints each outcome.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import sys
 import traceback
@@ -74,7 +75,18 @@ def fuzz(name: str, seconds: int, extra: list[str]) -> None:
         str(work / "corpus"),  # first: where new inputs go
         str(HERE / "corpus" / name),
     ]
-    atheris.Setup(argv, target.TestOneInput)
+
+    def guarded(data: bytes) -> None:
+        # Saved here too, under the name libFuzzer gives it: its own crash file can
+        # be lost when its timeout alarm fires while it handles the Python exception.
+        try:
+            target.TestOneInput(data)
+        except BaseException:
+            digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            (work / f"crash-{digest}").write_bytes(data)
+            raise
+
+    atheris.Setup(argv, guarded)
     atheris.Fuzz()  # exits the process when done
 
 

@@ -78,6 +78,9 @@ KNOWN_BUGS = {
     # A mapping key that is neither string nor integer (``~: x``, ``1.5: x``) at the
     # top level: pydantic's "Keys should be strings" arrives with an empty path.
     "config-non-string-key": "a top-level null or float key gives a problem with no path",
+    # validate.store_url calls urlsplit outside any try: ``store: "redis://["``
+    # raises ValueError("Invalid IPv6 URL") out of the loader (a traceback).
+    "config-store-url": "a store URL with an unclosed [ raises ValueError",
 }
 
 # What the inputs led to, by kind: the seeded pass checks that both the accepting
@@ -107,6 +110,10 @@ def TestOneInput(data: bytes) -> None:
         report = evaluate(text, source=SOURCE, env=ENV, base_dir=_WORK)
     except ReaderError:
         if check_enabled("config-control-chars"):
+            raise
+        return
+    except ValueError as exc:
+        if check_enabled("config-store-url") or str(exc) != "Invalid IPv6 URL":
             raise
         return
     assert (report.config is None) == bool(report.errors), report
