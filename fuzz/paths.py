@@ -122,11 +122,11 @@ def check_host(raw: str, scheme: str) -> None:
     OUTCOMES["host accepted"] += 1
     assert host and host == host.lower() and host.isascii(), f"not canonical: {host!r}"
     assert not any(c.isspace() or ord(c) < 0x20 for c in host), repr(host)
-    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    name, port = (host, "") if host.endswith("]") or ":" not in host else host.rsplit(":", 1)
     assert not name.endswith("."), f"trailing dot kept: {host!r}"
     if not check_enabled("host-port-zeros") and _zero_padded_port(raw):
         return
-    assert not (sep and port == _DEFAULT_PORTS[scheme]), f"default port kept: {raw!r} -> {host!r}"
+    assert port != _DEFAULT_PORTS[scheme], f"default port kept: {raw!r} -> {host!r}"
     assert canonical_host(host, scheme) == host, f"not idempotent: {raw!r} -> {host!r}"
 
 
