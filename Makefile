@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test check lint typecheck bench system-deps clean
+.PHONY: venv demo test check lint typecheck bench fuzz system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ system-deps:
 check: lint typecheck
 
 lint: venv
-	$(BIN)/ruff check proxy demo_backend tests bench
-	$(BIN)/ruff format --check proxy demo_backend tests bench
+	$(BIN)/ruff check proxy demo_backend tests bench fuzz
+	$(BIN)/ruff format --check proxy demo_backend tests bench fuzz
 
 typecheck: venv
 	$(BIN)/mypy
@@ -38,5 +38,19 @@ test: venv system-deps check
 bench: venv system-deps
 	$(BIN)/python bench/run.py
 
+# Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target, one after another;
+# `timeout` bounds each run even if libFuzzer's own limit did not. Findings land in
+# .fuzz/TARGET/ (see fuzz/README.md). FUZZ_TARGETS picks a subset.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= paths headers upstream jws verify config
+fuzz: venv
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s), log in .fuzz/$$t/last-run.log"; mkdir -p .fuzz/$$t; \
+	  timeout -k 10 $$(( $(FUZZ_SECONDS) + 60 )) $(BIN)/python -m fuzz $$t \
+	    --seconds $(FUZZ_SECONDS) < /dev/null > .fuzz/$$t/last-run.log 2>&1 || status=1; \
+	  grep -E "(INITED|DONE) +cov:|^stat::(number_of_executed|average_exec)|Error|crash-|timeout-" \
+	    .fuzz/$$t/last-run.log | head -20; \
+	done; exit $$status
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .fuzz

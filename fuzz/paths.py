@@ -1,0 +1,145 @@
+"""Fuzz target: request path normalisation and Host canonicalisation (``proxy.paths``).
+
+Input: ``<raw path>\\n<Host value>\\n<scheme>`` (later parts optional). Checks:
+
+- ``normalize_path`` and ``canonical_host`` raise nothing but ``BadTarget`` (the
+  app turns exactly that into a 400; anything else would be a 500);
+- an accepted path is canonical: ASCII, starts with ``/``, no ``//``, no ``.`` or
+  ``..`` segment, no encoded ``/ . \\ % ;`` or control byte, no encoded unreserved
+  character, upper-case hex, and normalising it again changes nothing;
+- an accepted host is canonical: lower-case, no trailing dot, no default port,
+  no space or control character, and canonicalising it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from fuzz._support import check_enabled, instrumented
+
+with instrumented("proxy"):
+    from proxy.paths import BadTarget, canonical_host, normalize_path
+
+MAX_LEN = 512
+DICTIONARY = (
+    b"/",
+    b"//",
+    b"/./",
+    b"/../",
+    b"%2e",
+    b"%2E",
+    b"%2f",
+    b"%2F",
+    b"%5c",
+    b"%25",
+    b"%3b",
+    b"%00",
+    b"%61",
+    b"%7e",
+    b"%c0%af",
+    b"%e0%80%af",
+    b";",
+    b"\\",
+    b"#",
+    b"?",
+    b"[::1]",
+    b":80",
+    b":443",
+    b":0080",
+    b":65536",
+    b"\nhttps",
+    b"\nws",
+    b"Admin.Example.COM.",
+)
+
+# Properties current code is known to break, each behind a flag (``check_enabled``).
+KNOWN_BUGS = {
+    # Overlong UTF-8 (RFC 3629 §3) is kept percent-encoded and a lenient backend
+    # decodes %C0%AF to "/"; refusing it is being done separately.
+    "overlong-utf8": "an overlong UTF-8 encoding is accepted in a path",
+    # A port of latin-1 superscript digits (obs-text that llhttp lets through):
+    # str.isdigit() is True, int() raises ValueError, and the app answers 500.
+    "host-port-digits": "Host 'x:\\xb9' raises ValueError, not BadTarget",
+    # "x:0080" on http becomes "x:80", not "x": the default port survives, so a
+    # route for host "x" is skipped and canonicalising again gives another host.
+    "host-port-zeros": "Host 'x:0080' keeps the default port",
+}
+
+# What the inputs led to, by kind: the seeded pass checks that both the accepting
+# and the refusing side were reached (a harness that refuses everything tests little).
+OUTCOMES: Counter[str] = Counter()
+_SCHEMES = {b"http": "http", b"https": "https", b"ws": "ws", b"wss": "wss"}
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+_CANONICAL_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-F]{2})*\Z")
+_PCT = re.compile(r"%([0-9A-F]{2})")
+_NEVER_ENCODED = frozenset(b"./\\%;\x7f" + bytes(range(0x20)))
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+_OVERLONG = re.compile(rb"[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x9f]|\xf0[\x80-\x8f]")
+
+
+def TestOneInput(data: bytes) -> None:
+    raw_path, _, rest = data.partition(b"\n")
+    raw_host, _, raw_scheme = rest.partition(b"\n")
+    scheme = _SCHEMES.get(raw_scheme.strip(), "http")
+    check_path(raw_path)
+    check_host(raw_host.decode("latin-1"), scheme)  # as the app decodes Host
+
+
+def check_path(raw: bytes) -> None:
+    try:
+        path = normalize_path(raw)
+    except BadTarget:
+        OUTCOMES["path refused"] += 1
+        return
+    OUTCOMES["path accepted"] += 1
+    assert _CANONICAL_PATH.match(path), f"accepted path is not canonical: {path!r}"
+    assert "//" not in path, path
+    segments = path.split("/")
+    assert "." not in segments and ".." not in segments, path
+    decoded = bytes(int(h, 16) for h in _PCT.findall(path))
+    assert not _NEVER_ENCODED.intersection(decoded), f"encoded separator kept: {path!r}"
+    assert not _UNRESERVED.intersection(decoded), f"encoded unreserved kept: {path!r}"
+    if check_enabled("overlong-utf8"):
+        assert not _OVERLONG.search(_percent_decode(path)), f"overlong UTF-8 kept: {path!r}"
+    assert normalize_path(path.encode("ascii")) == path, f"not idempotent: {path!r}"
+
+
+def _percent_decode(path: str) -> bytes:
+    return _PCT.sub(lambda m: chr(int(m.group(1), 16)), path).encode("latin-1")
+
+
+def check_host(raw: str, scheme: str) -> None:
+    try:
+        host = canonical_host(raw, scheme)
+    except BadTarget:
+        OUTCOMES["host refused"] += 1
+        return
+    except ValueError:
+        if check_enabled("host-port-digits") or not _non_ascii_digit_port(raw):
+            raise
+        return
+    OUTCOMES["host accepted"] += 1
+    assert host and host == host.lower() and host.isascii(), f"not canonical: {host!r}"
+    assert not any(c.isspace() or ord(c) < 0x20 for c in host), repr(host)
+    name, port = (host, "") if host.endswith("]") or ":" not in host else host.rsplit(":", 1)
+    assert not name.endswith("."), f"trailing dot kept: {host!r}"
+    if not check_enabled("host-port-zeros") and _zero_padded_port(raw):
+        return
+    assert port != _DEFAULT_PORTS[scheme], f"default port kept: {raw!r} -> {host!r}"
+    assert canonical_host(host, scheme) == host, f"not idempotent: {raw!r} -> {host!r}"
+
+
+def _port(raw: str) -> str:
+    host = raw.strip()
+    return host.rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+
+
+def _non_ascii_digit_port(raw: str) -> bool:
+    port = _port(raw)
+    return port.isdigit() and not port.isascii()
+
+
+def _zero_padded_port(raw: str) -> bool:
+    port = _port(raw)
+    return len(port) > 1 and port.startswith("0")
