@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from fuzz._support import check_enabled, instrumented
+from fuzz._support import instrumented
 
 with instrumented("proxy"):
     from proxy.paths import BadTarget, canonical_host, normalize_path
@@ -53,18 +53,7 @@ DICTIONARY = (
     b"Admin.Example.COM.",
 )
 
-# Properties current code is known to break, each behind a flag (``check_enabled``).
-KNOWN_BUGS = {
-    # Overlong UTF-8 (RFC 3629 §3) is kept percent-encoded and a lenient backend
-    # decodes %C0%AF to "/"; refusing it is being done separately.
-    "overlong-utf8": "an overlong UTF-8 encoding is accepted in a path",
-    # A port of latin-1 superscript digits (obs-text that llhttp lets through):
-    # str.isdigit() is True, int() raises ValueError, and the app answers 500.
-    "host-port-digits": "Host 'x:\\xb9' raises ValueError, not BadTarget",
-    # "x:0080" on http becomes "x:80", not "x": the default port survives, so a
-    # route for host "x" is skipped and canonicalising again gives another host.
-    "host-port-zeros": "Host 'x:0080' keeps the default port",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 # What the inputs led to, by kind: the seeded pass checks that both the accepting
 # and the refusing side were reached (a harness that refuses everything tests little).
@@ -100,8 +89,7 @@ def check_path(raw: bytes) -> None:
     decoded = bytes(int(h, 16) for h in _PCT.findall(path))
     assert not _NEVER_ENCODED.intersection(decoded), f"encoded separator kept: {path!r}"
     assert not _UNRESERVED.intersection(decoded), f"encoded unreserved kept: {path!r}"
-    if check_enabled("overlong-utf8"):
-        assert not _OVERLONG.search(_percent_decode(path)), f"overlong UTF-8 kept: {path!r}"
+    assert not _OVERLONG.search(_percent_decode(path)), f"overlong UTF-8 kept: {path!r}"
     assert normalize_path(path.encode("ascii")) == path, f"not idempotent: {path!r}"
 
 
@@ -115,17 +103,11 @@ def check_host(raw: str, scheme: str) -> None:
     except BadTarget:
         OUTCOMES["host refused"] += 1
         return
-    except ValueError:
-        if check_enabled("host-port-digits") or not _non_ascii_digit_port(raw):
-            raise
-        return
     OUTCOMES["host accepted"] += 1
     assert host and host == host.lower() and host.isascii(), f"not canonical: {host!r}"
     assert not any(c.isspace() or ord(c) < 0x20 for c in host), repr(host)
     name, port = (host, "") if host.endswith("]") or ":" not in host else host.rsplit(":", 1)
     assert not name.endswith("."), f"trailing dot kept: {host!r}"
-    if not check_enabled("host-port-zeros") and _zero_padded_port(raw):
-        return
     assert port != _DEFAULT_PORTS[scheme], f"default port kept: {raw!r} -> {host!r}"
     assert canonical_host(host, scheme) == host, f"not idempotent: {raw!r} -> {host!r}"
 
@@ -133,13 +115,3 @@ def check_host(raw: str, scheme: str) -> None:
 def _port(raw: str) -> str:
     host = raw.strip()
     return host.rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
-
-
-def _non_ascii_digit_port(raw: str) -> bool:
-    port = _port(raw)
-    return port.isdigit() and not port.isascii()
-
-
-def _zero_padded_port(raw: str) -> bool:
-    port = _port(raw)
-    return len(port) > 1 and port.startswith("0")

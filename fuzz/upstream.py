@@ -25,7 +25,7 @@ import asyncio
 from collections import Counter
 from typing import Any, cast
 
-from fuzz._support import check_enabled, instrumented
+from fuzz._support import instrumented
 
 with instrumented("proxy"):
     from proxy.upstream.connection import Connection
@@ -59,13 +59,7 @@ DICTIONARY = (
     b";ext=1",
 )
 
-# Properties current code is known to break, each behind a flag (``check_enabled``).
-KNOWN_BUGS = {
-    # Being fixed separately: a second response in the same read as the first is
-    # parsed into the finished exchange (status replaced, headers emptied) and the
-    # connection stays reusable.
-    "upstream-stray-bytes": "bytes after a complete response in the same read",
-}
+KNOWN_BUGS: dict[str, str] = {}
 # What the inputs led to, by kind: the seeded pass checks that both the accepting
 # and the refusing side were reached (a harness that refuses everything tests little).
 OUTCOMES: Counter[str] = Counter()
@@ -154,13 +148,15 @@ class Observed(Connection):
         super().on_body(data)
 
     def on_message_complete(self) -> None:
-        self._note()
+        # Not noted: after a HEAD response (complete at its head) llhttp still ends
+        # that same message here; a stray message shows in on_message_begin first.
         super().on_message_complete()
         self._snapshot()
 
 
 def _connect() -> tuple[Observed, FakeTransport]:
-    conn = Observed(cast(asyncio.AbstractEventLoop, _Clock()), lambda c: None)
+    # As the pool does with a pooled connection the server is done with: discard it.
+    conn = Observed(cast(asyncio.AbstractEventLoop, _Clock()), lambda c: c.abort())
     transport = FakeTransport()
     conn.connection_made(cast(Any, transport))
     return conn, transport
@@ -231,8 +227,7 @@ def check(conn: Observed, transport: FakeTransport) -> None:
         assert 200 <= conn.status <= 999, conn.status
     if conn.reusable:
         assert conn.complete and conn.keep_alive and conn.drained
-    if check_enabled("upstream-stray-bytes"):
-        if conn.after_final:
-            assert not conn.reusable, "bytes after the response, yet reusable"
-        if conn.seen is not None:
-            assert (conn.status, conn.headers) == conn.seen, "a later response replaced it"
+    if conn.after_final:
+        assert not conn.reusable, "bytes after the response, yet reusable"
+    if conn.seen is not None:
+        assert (conn.status, conn.headers) == conn.seen, "a later response replaced it"

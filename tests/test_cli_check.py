@@ -202,3 +202,12 @@ def test_config_file_from_edgeward_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     missing = edgeward("check")
     assert missing.returncode == 1 and "EDGEWARD_CONFIG" in missing.stderr
+
+
+def test_a_control_character_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "edgeward.yaml"
+    path.write_bytes(b'listen: "127.0.0.1:8080\x01"\nroutes: []\n')
+    result = check(path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "not valid YAML: unacceptable character" in result.stdout + result.stderr

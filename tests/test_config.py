@@ -326,3 +326,24 @@ def test_allow_unverified_email_is_an_explicit_per_issuer_opt_out(tmp_path: Path
     bad = MINIMAL.replace("audiences: [api]", "audiences: [api], allow_unverified_email: maybe")
     [line] = lines(bad, tmp_path)
     assert line.startswith("bearer[0].allow_unverified_email: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # YAML refuses control characters while the loader is still being built.
+        ('listen: "127.0.0.1:8080\x01"\n', "t.yaml: not valid YAML: unacceptable character"),
+        # An unclosed IPv6 literal makes urlsplit raise; the URL (maybe a password) is not echoed.
+        ('store: "redis://:pw@[::1"\n', "store: not a valid URL"),
+        # Keys YAML reads as null, number or boolean have no name a path could show.
+        ("~: x\n", '["~"]: line 1: a key must be text'),
+        ("on: x\n", "on: line 1: a key must be text"),
+        ("routes: []\n1.5: x\n", '["1.5"]: line 2: a key must be text'),
+    ],
+)
+def test_odd_documents_are_one_problem_with_a_path(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    found = lines(text, tmp_path)
+    assert len(found) == 1 and found[0].startswith(expected), found
+    assert "\n" not in found[0] and "pw" not in found[0]

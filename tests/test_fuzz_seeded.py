@@ -68,8 +68,14 @@ def test_seeds_and_mutations_hold_every_property(name: str) -> None:
     assert not missing, f"{name} never reached {sorted(missing)}: {dict(target.OUTCOMES)}"
 
 
-@pytest.mark.parametrize("path", CRASHES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_reproducer_fails_only_with_its_flag(path: Path) -> None:
+def test_every_reproducer_fails_only_with_its_flag() -> None:
+    # One test over every open finding (none may be open): a parametrized test would
+    # be a skip, not a pass, once the last finding is fixed.
+    for path in CRASHES:
+        _reproducer_fails_only_with_its_flag(path)
+
+
+def _reproducer_fails_only_with_its_flag(path: Path) -> None:
     target = _target(path.parent.name)
     flag = path.name.partition("--")[0]
     assert flag in target.KNOWN_BUGS, f"{path.name}: name it after a flag of KNOWN_BUGS"

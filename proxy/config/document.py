@@ -14,14 +14,15 @@ import yaml
 from proxy.config.errors import ConfigError, Problem, format_path
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 # Aliases let a short file stand for a huge tree ("billion laughs"); no real
 # configuration comes near this many values once aliases are expanded.
 MAX_VALUES = 100_000
 
 
 class StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys, naming every one, and
-    aliases that refer to themselves or expand past ``MAX_VALUES``."""
+    """A safe loader that refuses duplicate mapping keys, naming every one, keys
+    that are not text, and aliases that refer to themselves or expand past ``MAX_VALUES``."""
 
     def __init__(self, stream: str, source: str = "<config>") -> None:
         super().__init__(stream)
@@ -42,7 +43,14 @@ class StrictLoader(yaml.SafeLoader):
 
 def read_document(text: str, *, source: str) -> object:
     """Parse ``text``; syntax errors and duplicate keys raise ``ConfigError``."""
-    loader = StrictLoader(text, source)
+    try:
+        # The loader's constructor already reads the stream, and refuses characters
+        # YAML does not allow (YAML 1.2 §5.1, e.g. control bytes) right there.
+        loader = StrictLoader(text, source)
+    except yaml.YAMLError as exc:  # one line per problem: the message spans several
+        raise ConfigError(
+            [Problem(source, f"not valid YAML: {' '.join(str(exc).split())}")]
+        ) from None
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -105,10 +113,19 @@ def _duplicate_keys(
 ) -> Iterator[Problem]:
     lines: dict[str, int] = {}
     for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+            # Every key of this format is a name; YAML would make `~`, `1.5`, `on`
+            # or `[a]` a null, number, boolean or list, which no path can name.
+            shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            yield Problem(
+                format_path((*loc, str(shown))),
+                f"line {line}: a key must be text; quote it if it is meant as one",
+            )
             continue
         key = str(key_node.value)
-        line = key_node.start_mark.line + 1
         if key in lines:
             yield Problem(
                 format_path((*loc, key)), f"key given twice (lines {lines[key]} and {line})"

@@ -200,7 +200,11 @@ def store_url(draft: Draft) -> Iterator[Problem]:
     store = draft.config.store
     if store == "memory":
         return
-    parts = urlsplit(store)
+    try:
+        parts = urlsplit(store)
+    except ValueError:  # "redis://[": an unclosed IPv6 literal (the URL is not echoed)
+        yield problem(("store",), "not a valid URL (is a [ of an IPv6 host left open?)")
+        return
     if parts.scheme not in STORE_SCHEMES:
         yield problem(
             ("store",),
