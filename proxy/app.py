@@ -18,7 +18,14 @@ from proxy.body import NO_BODY, Body, ClientDisconnected, Receive, read_body
 from proxy.context import REQUEST_TARGET, Request
 from proxy.errors import ProxyError, render
 from proxy.forward import Send, relay, send_upstream
-from proxy.headers import ClientHeaders, Header, client_address, is_trusted, upstream_headers
+from proxy.headers import (
+    ClientHeaders,
+    Header,
+    client_address,
+    client_scheme,
+    is_trusted,
+    upstream_headers,
+)
 from proxy.metrics import observe_request
 from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 from proxy.policy import Allowed
@@ -107,11 +114,12 @@ class ProxyApp:
         client = scope.get("client")
         peer = client[0] if client else None
         trusted = is_trusted(peer, trusted_proxies)
+        scheme = client_scheme(scope["scheme"], headers, trusted)
         req = Request(
             scope=scope,
             request_id=headers.request_id_or_new(),
             method=scope.get("method", "GET"),  # WebSocket scopes have none
-            scheme="https" if scope["scheme"] in ("https", "wss") else "http",
+            scheme=scheme,
             headers=headers,
             peer=peer,
             trusted_peer=trusted,

@@ -110,8 +110,8 @@ async def forward_auth(req: Request, snap: Snapshot, send: Send) -> None:
 def _describe_original(req: Request, headers: list[tuple[bytes, bytes]]) -> None:
     """Point ``req`` at the original request the front proxy asks about.
 
-    Method, URI and host are each required: the subrequest's own (``GET``, its
-    Host) describe the front proxy's hop, not the request being judged, so a
+    Method, URI, host and client address are each required: the subrequest's own
+    (``GET``, its Host, its peer) describe the front proxy's hop, not the request being judged, so a
     front proxy that forgot one is told so rather than having a guess judged.
     The URI is taken in origin form only (RFC 9112 §3.2.1) and normalised like any
     request target: a general URI parser would read ``//admin/x`` as authority
@@ -120,6 +120,10 @@ def _describe_original(req: Request, headers: list[tuple[bytes, bytes]]) -> None
     uri = _required(headers, "X-Forwarded-Uri", "path and query")
     method = _required(headers, "X-Forwarded-Method", "method")
     host = _required(headers, "X-Forwarded-Host", "host")
+    # Else the client address would be the front proxy's own, and ip_ranges rules
+    # would judge it (a deny never matching, an allow of its network admitting all);
+    # ProxyApp.begin already took the client from it, the peer being trusted.
+    _required(headers, "X-Forwarded-For", "client address")
     proto = _one(headers, b"x-forwarded-proto")
     if proto is not None:
         if proto not in (b"http", b"https"):

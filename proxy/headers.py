@@ -64,6 +64,9 @@ _OWNED = frozenset(
         b"x-forwarded",
         b"forwarded",  # RFC 7239
         b"forwarded-for",
+        b"x-original-forwarded-for",  # ingress-nginx
+        b"x-scheme",  # Tornado xheaders, ingress-nginx
+        b"front-end-https",  # IIS / ARR
         # Client-address headers that common IP-detection libraries try in turn.
         b"x-real-ip",
         b"x-client-ip",
@@ -80,6 +83,8 @@ _OWNED = frozenset(
         b"x-original-url",
         b"x-original-uri",
         b"x-rewrite-url",
+        b"x-original-method",
+        b"x-envoy-original-path",
         b"x-http-method-override",
         b"x-http-method",
         b"x-method-override",
@@ -177,6 +182,21 @@ def is_trusted(peer: str | None, trusted: Sequence[IPNetwork]) -> bool:
     return any(address in net for net in trusted)
 
 
+_SCHEMES = {b"http": "http", b"https": "https"}
+
+
+def client_scheme(connection: str, h: ClientHeaders, trusted: bool) -> str:
+    """The client's scheme: the connection's, or a trusted peer's X-Forwarded-Proto.
+
+    TLS may end at a trusted balancer; its ``https`` then decides which default port
+    is dropped (routing, the forwarded Host, ``@authority``) and what the backend is
+    told. A value other than http or https is no scheme and is ignored.
+    """
+    if trusted and h.forwarded_proto in _SCHEMES:
+        return _SCHEMES[h.forwarded_proto]
+    return "https" if connection in ("https", "wss") else "http"
+
+
 def client_address(peer: str | None, h: ClientHeaders, trusted: Sequence[IPNetwork]) -> str | None:
     """The client's IP: the peer, or from a trusted peer the right-most untrusted XFF hop."""
     if not h.forwarded_for or not is_trusted(peer, trusted):
@@ -227,8 +247,8 @@ def upstream_headers(
         out.append((b"x-forwarded-for", h.forwarded_for + b", " + peer_b))
     else:
         out.append((b"x-forwarded-for", peer_b))
-    proto = h.forwarded_proto if trusted and h.forwarded_proto else scheme.encode()
-    out.append((b"x-forwarded-proto", proto))
+    # ``scheme`` already is the one a trusted peer reported (ProxyApp.begin).
+    out.append((b"x-forwarded-proto", scheme.encode()))
     fwd_host = h.forwarded_host if trusted and h.forwarded_host else h.host
     if fwd_host:
         out.append((b"x-forwarded-host", fwd_host))

@@ -132,8 +132,11 @@ def normalize_path(raw_path: bytes) -> str:
 
 
 _HOST = re.compile(
-    r"^(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?$|^\[[0-9a-f:.]+\]$"
+    r"(?:[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?\.)*[a-z0-9\-_]*[a-z0-9]\.?\Z|\[[0-9a-f:.]+\]\Z"
 )
+# RFC 1035 §2.3.4: a name is at most 255 octets. Checked before the regex, so a 30 KB
+# Host costs no regex time and never fills the caches keyed by host.
+MAX_HOST_BYTES = 255
 _DEFAULT_PORT = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # RFC 3986 §3.2.3: port = *DIGIT, ASCII digits only (str.isdigit() also takes "²", "٣").
 _PORT = re.compile(r"[0-9]{1,5}\Z")
@@ -145,6 +148,8 @@ def canonical_host(host: str, scheme: str) -> str:
 
     ``Host: Admin.Example.com.:443`` on https becomes ``admin.example.com``.
     """
+    if len(host) > MAX_HOST_BYTES + 7:  # room for ":65535" and surrounding spaces
+        raise BadTarget("host name too long")
     host = host.strip().lower()
     name, port = host, ""
     if host.startswith("["):

@@ -61,6 +61,8 @@ def start(app: Reloadable, path: str, settle: float = SETTLE) -> asyncio.Task[No
     def apply(loaded: Loaded) -> None:
         snapshot, restart = loaded.snapshot, loaded.restart
         app.snapshot = snapshot
+        if snapshot.admission.bearer is not None:
+            snapshot.admission.bearer.take_over_key_caches()
         logs.set_level(snapshot.config.log.level)
         CONFIG_RELOADS.labels("ok").inc()
         routes = len(snapshot.config.routes)

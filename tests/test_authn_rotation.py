@@ -204,6 +204,7 @@ async def test_key_cache_kept_across_a_reload_prunes_the_new_token_cache(
     await cached(before, old_token)
     after = authenticator(server, http, monotonic, previous=before)  # a config reload
     await cached(after, old_token)
+    after.take_over_key_caches()  # the reload swapped it in
     assert server.jwks_fetches == 1  # the reloaded authenticator kept the fetched keys
     rotated = new_key("EdDSA", "new")
     server.publish([rotated])
@@ -211,3 +212,20 @@ async def test_key_cache_kept_across_a_reload_prunes_the_new_token_cache(
     await after.authenticate(server.sign(server.claims(NOW, sub="u1"), rotated))
     assert server.jwks_fetches == 2
     assert await refused(after, old_token) == "unknown_kid"
+
+
+async def test_a_reload_refused_half_way_leaves_the_running_token_cache_pruned(
+    server: KeyServer, http: httpx.AsyncClient
+) -> None:
+    monotonic = Clock(0)
+    running = authenticator(server, http, monotonic)
+    old_token = server.sign(server.claims(NOW))
+    await cached(running, old_token)
+    # A reload builds a successor that shares the key cache, then fails later on
+    # (say a signing key file is unreadable): the successor never serves.
+    authenticator(server, http, monotonic, previous=running)
+    rotated = new_key("EdDSA", "new")
+    server.publish([rotated])
+    monotonic.now += 11
+    await running.authenticate(server.sign(server.claims(NOW, sub="u1"), rotated))
+    assert await refused(running, old_token) == "unknown_kid"

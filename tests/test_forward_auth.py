@@ -41,6 +41,12 @@ def forward_auth_routes(upstream: str) -> list[dict[str, Any]]:
             "to": upstream,
             "allow": {"authenticated": True},
         },
+        {
+            "name": "office",
+            "match": {"path": "/office/"},
+            "to": upstream,
+            "allow": {"all": [{"authenticated": True}, {"ip_ranges": ["203.0.113.0/24"]}]},
+        },
         {"name": "docs", "match": {"path": "/docs/"}, "to": upstream, "public": True},
     ]
 
@@ -69,6 +75,7 @@ class Stack:
         token: str | None = None,
         method: str | None = "GET",
         host: str | None = "front.example",
+        client: str | None = "203.0.113.7",
         proxy: Proxy | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
@@ -79,6 +86,8 @@ class Stack:
             headers["x-forwarded-method"] = method
         if host is not None:
             headers["x-forwarded-host"] = host
+        if client is not None:
+            headers["x-forwarded-for"] = client
         headers.update(extra or {})
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
@@ -156,6 +165,7 @@ ORIGINAL = {
     "X-Forwarded-Uri": "/docs/x",
     "X-Forwarded-Method": "GET",
     "X-Forwarded-Host": "front.example",
+    "X-Forwarded-For": "203.0.113.7",
 }
 
 
@@ -168,6 +178,14 @@ def test_missing_original_request_header_is_400_naming_it(stack: Stack, header: 
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "forward_auth_header_missing"
     assert r.json()["detail"].startswith(f"{header} is required")
+
+
+def test_the_original_client_address_is_what_ip_rules_judge(stack: Stack) -> None:
+    # The subrequest comes from the front proxy (127.0.0.1); the rule must see the
+    # client that X-Forwarded-For names, never the front proxy's own address.
+    token = stack.token()
+    assert stack.ask("/office/a", token=token, client="203.0.113.7").status_code == 200
+    assert stack.ask("/office/a", token=token, client="198.51.100.1").status_code == 403
 
 
 def test_the_subrequest_host_never_stands_in_for_the_original(stack: Stack) -> None:

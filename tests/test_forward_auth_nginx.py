@@ -52,14 +52,17 @@ http {{
             # nginx's own view of the host: the request line's, else Host (RFC 9112 §3.2.2).
             proxy_set_header X-Forwarded-Host $host;
             proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $remote_addr;
         }}
         location / {{
             auth_request /.edgeward/auth;
             auth_request_set $edgeward_user $upstream_http_edgeward_user;
+            auth_request_set $edgeward_email $upstream_http_edgeward_email;
             auth_request_set $edgeward_groups $upstream_http_edgeward_groups;
             auth_request_set $edgeward_auth $upstream_http_edgeward_auth;
             auth_request_set $edgeward_issuer $upstream_http_edgeward_issuer;
             proxy_set_header Edgeward-User $edgeward_user;
+            proxy_set_header Edgeward-Email $edgeward_email;
             proxy_set_header Edgeward-Groups $edgeward_groups;
             proxy_set_header Edgeward-Auth $edgeward_auth;
             proxy_set_header Edgeward-Issuer $edgeward_issuer;

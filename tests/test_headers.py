@@ -5,6 +5,7 @@ import ipaddress
 from proxy.headers import (
     ClientHeaders,
     client_address,
+    client_scheme,
     downstream_headers,
     strip_session_cookie,
     upstream_headers,
@@ -22,7 +23,7 @@ def forward(
         h,
         host=b"app",
         peer=peer,
-        scheme="http",
+        scheme=client_scheme("http", h, trusted),  # as the app decides it
         request_id=h.request_id_or_new(),
         trusted=trusted,
     )

@@ -27,9 +27,13 @@ class Stack:
     strict: KeyServer
     lenient: KeyServer
 
-    def get(self, path: str, idp: KeyServer, **claims: Any) -> httpx.Response:
+    def get(
+        self, path: str, idp: KeyServer, host: str | None = None, **claims: Any
+    ) -> httpx.Response:
         token = idp.sign(idp.claims(time.time(), **claims))
         headers = {"authorization": f"Bearer {token}"}
+        if host is not None:
+            headers["host"] = host
         return httpx.get(f"{self.proxy.url}{path}", headers=headers, timeout=TIMEOUT)
 
 
@@ -63,6 +67,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "identity_headers": True,
                 },
                 {
+                    "name": "by-claim",
+                    "match": {"host": "claims.example", "path": "/api/"},
+                    "to": backend,
+                    "allow": {"claims": {"email": "ceo@example.com"}},
+                },
+                {
                     "name": "staff",
                     "match": {"path": "/api/"},
                     "to": backend,
@@ -89,7 +99,7 @@ def test_unverified_email_is_403_and_the_audit_line_says_why(stack: Stack) -> No
         lambda line: line.get("type") == "audit" and line.get("request_id") == rid
     )
     assert (audit["email"], audit["unverified_email"]) == (None, "ceo@example.com")
-    assert (audit["reason"], audit["rule"]) == ("no_rule_allows", "routes[1].allow")
+    assert (audit["reason"], audit["rule"]) == ("no_rule_allows", "routes[2].allow")
 
 
 def test_email_without_email_verified_is_403(stack: Stack) -> None:
@@ -119,3 +129,11 @@ def test_unverified_email_is_never_forwarded(stack: Stack) -> None:
     names = [name for name, _ in r.json()["headers"]]
     assert "edgeward-user" in names and "edgeward-email" not in names
     assert r.json()["caller"]["email"] is None  # nor in the signed assertion
+
+
+def test_a_claims_rule_on_email_sees_verified_emails_only(stack: Stack) -> None:
+    ceo = {"email": "ceo@example.com"}
+    r = stack.get("/api/hello", stack.strict, **ceo, email_verified=True, host="claims.example")
+    assert r.status_code == 200, r.text
+    r = stack.get("/api/hello", stack.strict, **ceo, email_verified=False, host="claims.example")
+    assert r.status_code == 403, r.text

@@ -96,3 +96,18 @@ def test_trusted_peer_sets_for_proto_host_and_nothing_else(pair: Pair) -> None:
     assert got["x-forwarded-for"] == ["203.0.113.9, 127.0.0.1"]  # extended with the peer
     assert got["x-forwarded-proto"] == ["https"]
     assert got["x-forwarded-host"] == ["front.example"]
+
+
+def test_a_trusted_balancers_scheme_is_the_clients(pair: Pair) -> None:
+    # TLS ended at the balancer: the client's :443 is its scheme's default port.
+    https = [("X-Forwarded-Proto", "https"), ("Host", "app.example:443")]
+    got = received(pair.trusted, https)
+    assert got["x-forwarded-proto"] == ["https"]
+    assert got["host"] == ["app.example"]
+    # Anything but http or https is no scheme: the connection's stands.
+    odd = [("X-Forwarded-Proto", "javascript"), ("Host", "app.example")]
+    assert received(pair.trusted, odd)["x-forwarded-proto"] == ["http"]
+    # From anyone else the header is dropped and the port is not a default one.
+    got = received(pair.untrusted, https)
+    assert got["x-forwarded-proto"] == ["http"]
+    assert got["host"] == ["app.example:443"]

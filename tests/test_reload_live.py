@@ -224,6 +224,7 @@ def test_trusted_proxies_limits_and_access_log_change_on_reload(
             "x-forwarded-uri": "/api/hello",
             "x-forwarded-method": "GET",
             "x-forwarded-host": "127.0.0.1",
+            "x-forwarded-for": "203.0.113.7",
         }
         assert get(p, "/.edgeward/auth", **ask).status_code == 400  # not a trusted proxy
         body = b"x" * 2048

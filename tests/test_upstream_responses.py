@@ -69,13 +69,24 @@ async def test_101_is_a_protocol_error(pool: UpstreamPool) -> None:
     assert pool.stats()["open"] == 0
 
 
-async def test_head_response_has_no_body_and_connection_stays_in_step(
+async def test_head_response_has_no_body_and_its_connection_is_not_reused(
     pool: UpstreamPool,
 ) -> None:
+    # Content-Length on a HEAD response describes the GET's body (RFC 9110 §9.3.2); such
+    # a body arriving late on a reused connection would answer the next request.
     wire = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"
     async with raw_server(scripted(wire)) as server:
         status, body = await get(pool, server.origin, "HEAD")
         assert (status, body) == (200, b"")
+        assert pool.stats()["idle"] == 0
+        assert await get(pool, server.origin, "HEAD") == (200, b"")
+        assert server.accepted == 2
+
+
+async def test_head_response_without_a_length_keeps_its_connection(pool: UpstreamPool) -> None:
+    wire = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-a: 1\r\n\r\n"
+    async with raw_server(scripted(wire)) as server:
+        assert await get(pool, server.origin, "HEAD") == (200, b"")
         assert pool.stats()["idle"] == 1
         assert await get(pool, server.origin) == (200, b"next")
         assert server.accepted == 1
@@ -85,13 +96,26 @@ async def test_head_response_with_chunked_header(pool: UpstreamPool) -> None:
     wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
     async with raw_server(scripted(wire)) as server:
         assert await get(pool, server.origin, "HEAD") == (200, b"")
-        assert await get(pool, server.origin) == (200, b"next")
-        assert server.accepted == 1
+        assert pool.stats()["idle"] == 0  # a body announced and absent: not reused
+        assert await get(pool, server.origin, "HEAD") == (200, b"")
+        assert server.accepted == 2
 
 
 @pytest.mark.parametrize("status", [204, 304])
 async def test_no_body_statuses_ignore_content_length(pool: UpstreamPool, status: int) -> None:
     wire = b"HTTP/1.1 %d X\r\ncontent-length: 50\r\n\r\n" % status
+    async with raw_server(scripted(wire)) as server:
+        assert await get(pool, server.origin) == (status, b"")  # no wait for 50 bytes
+        assert pool.stats()["idle"] == 0  # a body announced and absent: not reused
+        assert await get(pool, server.origin) == (status, b"")
+        assert server.accepted == 2
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_body_status_without_a_length_keeps_the_connection(
+    pool: UpstreamPool, status: int
+) -> None:
+    wire = b"HTTP/1.1 %d X\r\nx-a: 1\r\n\r\n" % status
     async with raw_server(scripted(wire)) as server:
         assert await get(pool, server.origin) == (status, b"")
         assert await get(pool, server.origin) == (200, b"next")

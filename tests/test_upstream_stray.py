@@ -112,6 +112,8 @@ CASES = {
         "HEAD", HEAD_EMPTY, SMUGGLED, 200, [(b"content-length", b"0"), (b"x-a", b"1")], b""
     ),
 }  # fmt: skip
+# Responses without a body that announce one (Content-Length > 0 on 304 and HEAD).
+ANNOUNCED_BODY = {"response_as_body_of_304", "text_body_on_304", "body_on_head"}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -127,11 +129,16 @@ async def test_bytes_after_the_response_drop_the_connection(
             await script.send_stray(pool)
         assert (resp.status, resp.headers) == (status, headers)
         assert await read_all(resp) == body
-        if mode == "while_pooled":
+        never_pooled = mode == "while_pooled" and case in ANNOUNCED_BODY
+        if never_pooled:
+            # The response announced a body it has not: its connection is not reused
+            # at all, so the stray bytes find nobody (test_..._after_reuse_...).
+            assert pool.stats()["idle"] == 0
+        elif mode == "while_pooled":
             await script.send_stray(pool)
         await assert_next_is_clean(pool, server.origin)
         assert server.accepted == 2
-    assert pool.stats()["stray"] == 1
+    assert pool.stats()["stray"] == (0 if never_pooled else 1)
 
 
 async def test_stray_bytes_split_at_every_byte(pool: UpstreamPool) -> None:
@@ -222,13 +229,50 @@ async def _fresh_pool(test: Callable[..., Awaitable[None]], *args: str) -> None:
     ("test", "args"),
     [
         (test_bytes_after_the_response_drop_the_connection, ("two_responses", "same_write")),
-        (test_bytes_after_the_response_drop_the_connection, ("body_on_head", "while_pooled")),
+        (
+            test_bytes_after_the_response_drop_the_connection,
+            ("after_content_length", "while_pooled"),
+        ),
         (test_stray_bytes_split_at_every_byte, ()),
         (test_abandoned_response_paused_above_high_water_is_not_pooled, ()),
     ],
-    ids=["two_responses", "body_on_head_while_pooled", "split", "paused"],
+    ids=["two_responses", "after_length_while_pooled", "split", "paused"],
 )
 def test_on_uvloop(test: Callable[..., Awaitable[None]], args: tuple[str, ...]) -> None:
     """The production loop: its transports and flow control are uvloop's own."""
     uvloop = pytest.importorskip("uvloop")
     uvloop.run(_fresh_pool(test, *args))
+
+
+@pytest.mark.parametrize(
+    ("method", "wire"),
+    [
+        ("HEAD", b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"),
+        ("GET", b"HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n"),
+    ],
+)
+async def test_announced_body_sent_after_reuse_never_answers_the_next_request(
+    pool: UpstreamPool, method: str, wire: bytes
+) -> None:
+    # The upstream holds the announced body back until the connection carries the next
+    # request: bytes then indistinguishable from that request's response. A response
+    # that has no body but announces one therefore never leaves its connection reusable.
+    async def handler(peer: Peer) -> None:
+        if peer.index == 0:
+            await peer.read_request()
+            await peer.send(wire)
+            await peer.read_request()
+            await peer.send(b"hello" + SMUGGLED)
+            return
+        while True:
+            await peer.read_request()
+            await peer.send(response(body=b"next"))
+
+    async with raw_server(handler) as server:
+        first = await pool.request(server.origin, method, b"/", HOST, timeouts=QUICK)
+        assert await read_all(first) == b""
+        second = await pool.request(server.origin, "GET", b"/", HOST, timeouts=QUICK)
+        assert (second.status, await read_all(second)) == (200, b"next")
+    assert pool.stats()["created"] == 2

@@ -54,12 +54,14 @@ async def scenario() -> None:
             async for chunk in resp.body():
                 size += len(chunk)
             assert size == total
+            # The HEAD response announces a body it does not have: its connection is
+            # not reused (a late body would answer the next request), so /big dials anew.
             assert pool.stats() == {
                 "open": 1,
                 "idle": 1,
                 "in_use": 0,
-                "created": 1,
-                "reused": 2,
+                "created": 2,
+                "reused": 1,
                 "stray": 0,
             }
             with pytest.raises(UpstreamTimeout):

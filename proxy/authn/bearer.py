@@ -113,11 +113,7 @@ class BearerAuthenticator:
                 raise ValueError(f"bearer issuer {config.issuer!r} is configured twice")
             source = (config.issuer, config.jwks_uri)
             jwks = kept.get(source)
-            if jwks is not None:
-                # Its key-set changes must now prune this authenticator's token cache,
-                # not the one of the authenticator it served before the reload.
-                jwks.on_change = self._keys_changed
-            else:
+            if jwks is None:
                 jwks = JwksCache(
                     http,
                     issuer=config.issuer,
@@ -130,6 +126,16 @@ class BearerAuthenticator:
                 )
             self._sources[source] = jwks
             self._issuers[config.issuer] = _Issuer(config, jwks)
+
+    def take_over_key_caches(self) -> None:
+        """Make key-set changes of every key cache prune this authenticator's tokens.
+
+        Called once this authenticator serves (a reload swapped its snapshot in): a
+        key cache taken over from the previous authenticator still reports to that
+        one until then, so a reload refused half-way leaves the running one intact.
+        """
+        for jwks in self._sources.values():
+            jwks.on_change = self._keys_changed
 
     @property
     def jwks(self) -> Mapping[str, JwksCache]:
@@ -175,6 +181,11 @@ class BearerAuthenticator:
 
 def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
     checked = validate(jws.payload, rules, now)
+    claims = jws.payload
+    if checked.unverified_email is not None:
+        # `claims: {email: ...}` rules read these: an unverified address must not
+        # authorise through them either (only `emails` rules knew about verification).
+        claims = {k: v for k, v in claims.items() if k != "email"}
     return Identity(
         subject=checked.subject,
         auth="bearer",
@@ -184,5 +195,5 @@ def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
         name=checked.name,
         issuer=rules.issuer,
         expires_at=checked.expires_at,
-        claims=MappingProxyType(jws.payload),
+        claims=MappingProxyType(claims),
     )

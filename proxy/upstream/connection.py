@@ -100,6 +100,7 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         self.failure = None
         self._until_eof = False
         self._has_length = self._te_present = self._te_chunked = False
+        self._body_announced = False
         self._conn_tokens = set()
 
     @property
@@ -267,6 +268,7 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
             raise _Stop  # a second response to one request: stray (see data_received)
         self.headers = []  # after a 1xx, whose fields are not the final response's
         self._has_length = self._te_present = self._te_chunked = False
+        self._body_announced = False
         self._conn_tokens = set()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -278,8 +280,9 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         self.headers.append((name, value))
         if name == b"content-length":
             self._has_length = True
+            self._body_announced |= value.strip(b" \t") != b"0"
         elif name == b"transfer-encoding":
-            self._te_present = True
+            self._te_present = self._body_announced = True
             self._te_chunked = value.rstrip().lower().endswith(b"chunked")
         elif name == b"connection":
             self._conn_tokens |= _tokens(value)
@@ -299,6 +302,11 @@ class Connection(IdleBoundedWait, asyncio.Protocol):
         self.http_version = self._parser.get_http_version()
         self.keep_alive = self._wants_keep_alive()
         self.headers_done = True
+        if self._body_announced and (self._head_request or status in (204, 304)):
+            # A response that has no body yet announces one (RFC 9110 §9.3.2, §15.3.5,
+            # §15.4.5): if those bytes come after the connection went to another request,
+            # they would be read as its response. Such a connection is not reused.
+            self.keep_alive = False
         if self._head_request:
             # No body (RFC 9110 §9.3.2), whatever the fields say. httptools cannot be
             # told so: it still expects one, and any such bytes are stray (on_body).
