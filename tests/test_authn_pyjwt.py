@@ -142,3 +142,24 @@ def test_a_private_jwk_verifies_with_its_public_half_only(rsa_key: SigningKey) -
     key = parse_jwk({**private_jwk, "kid": "leaked"})
     assert sorted(key.verifiers) == ["PS256", "PS384", "PS512", "RS256", "RS384", "RS512"]
     assert all(isinstance(v.key, rsa.RSAPublicKey) for v in key.verifiers.values())
+
+
+async def test_non_canonical_base64_signature_is_refused(
+    server: KeyServer, http: httpx.AsyncClient, rsa_key: SigningKey
+) -> None:
+    # A 256-byte RS256 signature ends in a character with 4 unused bits; setting
+    # them spells the same bytes differently (RFC 4648 §3.5). PyJWT refuses the
+    # non-canonical form, so a token has exactly one accepted spelling.
+    authn = authenticator(server, http, "RS256")
+    token = jwt.encode(
+        server.claims(NOW), rsa_key.private, algorithm="RS256", headers={"kid": "rsa-any"}
+    )
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    assert last & 0b1111 == 0  # canonical: the unused bits are zero
+    respelled = token[:-1] + alphabet[last | 0b0001]
+    assert base64.urlsafe_b64decode(respelled.rsplit(".", 1)[1] + "==") == (
+        base64.urlsafe_b64decode(token.rsplit(".", 1)[1] + "==")
+    )
+    assert await refusal(authn, respelled) == "malformed_token"
+    assert (await authn.authenticate(token)).subject == "client-1"
