@@ -1,8 +1,9 @@
 """Bearer JWT authentication (RFC 6750, RFC 8725): token in, ``Identity`` out.
 
 Pipeline of ``BearerAuthenticator.authenticate``: size cap -> verified-token
-cache -> parse and header checks -> issuer by exact ``iss`` -> algorithm from
-configuration and key type -> JWKS key by ``kid`` -> signature -> claims.
+cache -> parse and header pre-checks -> issuer by exact ``iss`` -> algorithm
+from configuration and key type -> JWKS key by ``kid`` -> PyJWT (signature,
+iss, aud, required claims) -> claims.
 Only the ``Authorization`` header is read: tokens in the query string
 (RFC 6750 §2.3) or a form body are ignored by design, since URLs end up in
 logs, caches and Referer headers.
@@ -14,11 +15,12 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
 from proxy.authn.claims import ClaimRules, validate
+from proxy.authn.decode import TokenDecoder
 from proxy.authn.errors import (
     AlgorithmNotAllowed,
     InvalidRequest,
@@ -26,7 +28,7 @@ from proxy.authn.errors import (
     UnknownIssuer,
 )
 from proxy.authn.jwks import JwksCache, RefreshCallback
-from proxy.authn.jws import MAX_TOKEN_BYTES, CompactJws, parse, verify
+from proxy.authn.jws import MAX_TOKEN_BYTES, CompactJws, parse
 from proxy.authn.keys import ALGORITHMS
 from proxy.authn.token_cache import CachedToken, TokenCache
 from proxy.config.schema import Bearer
@@ -78,6 +80,7 @@ class _Issuer:
             config.groups_claim,
             config.allow_unverified_email,
         )
+        self.decoder = TokenDecoder(self.rules, config.algorithms)
 
 
 class BearerAuthenticator:
@@ -157,8 +160,9 @@ class BearerAuthenticator:
         # No await from here to put(): `key` is still in the current key set when
         # the entry is stored, and a later change of that set discards it.
         key = await issuer.jwks.get(jws.kid, jws.alg)
-        verify(jws, key)
-        identity = _identity(jws, issuer.rules, self._clock())
+        now = self._clock()
+        payload = issuer.decoder.decode(token, jws.alg, key, jws.payload, now)
+        identity = _identity(payload, issuer.rules, now)
         expires_at = (identity.expires_at or 0.0) + issuer.rules.leeway
         valid_until = min(expires_at, self._clock() + self._recheck_after)
         self._cache.put(token, CachedToken(identity, valid_until, issuer.jwks, key))
@@ -179,9 +183,11 @@ class BearerAuthenticator:
         return issuer
 
 
-def _identity(jws: CompactJws, rules: ClaimRules, now: float) -> Identity:
-    checked = validate(jws.payload, rules, now)
-    claims = jws.payload
+def _identity(payload: dict[str, Any], rules: ClaimRules, now: float) -> Identity:
+    # The payload PyJWT verified, not the pre-parsed one: what was signed is
+    # what the identity is made of, whatever two JSON parsers might disagree on.
+    checked = validate(payload, rules, now)
+    claims = payload
     if checked.unverified_email is not None:
         # `claims: {email: ...}` rules read these: an unverified address must not
         # authorise through them either (only `emails` rules knew about verification).

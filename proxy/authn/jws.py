@@ -1,8 +1,9 @@
-"""Compact JWS: parse a token without trusting it, and verify its signature.
+"""Compact JWS: parse a token without trusting it, and refuse headers we never honour.
 
-This is the lean path: base64url + orjson for the two JSON parts and one
-direct call into ``cryptography`` for the signature, with every RFC 8725 check
-kept. Nothing here looks at claims; that is ``proxy.authn.claims``.
+The pre-checks PyJWT lacks run here, on strict base64url + orjson, BEFORE any
+key is looked up or PyJWT sees the token: embedded keys, ``crit``, ``b64``,
+``typ``. The unverified payload only selects the issuer (and feeds
+``edgeward explain``); the signature is ``proxy.authn.decode``'s.
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from proxy.authn.errors import BadSignature, ForbiddenHeader, MalformedToken, WrongTokenType
-from proxy.authn.keys import PublicKey, VerificationKey, b64url_decode
+from proxy.authn.errors import ForbiddenHeader, MalformedToken, WrongTokenType
+from proxy.authn.keys import b64url_decode
 
 # Tokens longer than this are refused before any parsing (a cheap DoS guard;
 # real access tokens are a few KiB at most).
@@ -33,12 +30,6 @@ FORBIDDEN_HEADERS: Final = frozenset({"jwk", "jku", "x5u", "x5c"})
 # that must never be replayed as an access token (RFC 8725 §3.11).
 BEARER_TYPES: Final = frozenset({"application/jwt", "application/at+jwt"})
 
-_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
-    "256": hashes.SHA256,
-    "384": hashes.SHA384,
-    "512": hashes.SHA512,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class CompactJws:
@@ -48,8 +39,6 @@ class CompactJws:
     kid: str | None
     header: dict[str, Any]
     payload: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
 
 
 def parse(token: str) -> CompactJws:
@@ -62,12 +51,13 @@ def parse(token: str) -> CompactJws:
     header = _json_object(parts[0], "header")
     payload = _json_object(parts[1], "payload")
     try:
-        signature = b64url_decode(parts[2])
+        # Strict here so that PyJWT's laxer segment decoding (it accepts "="
+        # padding) never decides what a token is.
+        b64url_decode(parts[2])
     except ValueError as exc:
         raise MalformedToken("signature is not base64url") from exc
     alg, kid = check_header(header)
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    return CompactJws(alg, kid, header, payload, signing_input, signature)
+    return CompactJws(alg, kid, header, payload)
 
 
 def check_header(header: dict[str, Any]) -> tuple[str, str | None]:
@@ -111,46 +101,6 @@ def _check_typ(typ: object) -> None:
     if media not in BEARER_TYPES:
         # The value is not echoed: it is the client's, and up to 16 KiB long.
         raise WrongTokenType("header 'typ' names a kind of token that is not an access token")
-
-
-def verify(jws: CompactJws, key: VerificationKey) -> None:
-    """Check the signature with ``key``; the caller has matched alg to key."""
-    if not key.allows(jws.alg):  # a second guard: never trust the caller alone
-        raise BadSignature(f"key {key.kid!r} cannot verify {jws.alg}")
-    try:
-        _verify(jws.alg, key.key, jws.signature, jws.signing_input)
-    except InvalidSignature as exc:
-        raise BadSignature("signature does not verify") from exc
-
-
-def _verify(alg: str, key: PublicKey, signature: bytes, data: bytes) -> None:
-    family, bits = alg[:2], alg[2:]
-    if isinstance(key, rsa.RSAPublicKey) and family in ("RS", "PS"):
-        digest = _HASHES[bits]()
-        pad: padding.AsymmetricPadding = (
-            padding.PKCS1v15()
-            # RFC 7518 §3.5: the PSS salt is as long as the hash output.
-            if family == "RS"
-            else padding.PSS(padding.MGF1(digest), salt_length=digest.digest_size)
-        )
-        key.verify(signature, data, pad, digest)
-    elif isinstance(key, ec.EllipticCurvePublicKey) and family == "ES":
-        key.verify(_ecdsa_der(signature, key.curve.key_size), data, ec.ECDSA(_HASHES[bits]()))
-    elif isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise InvalidSignature
-    else:  # Ed25519 / Ed448: the alg was checked against the key's curve
-        key.verify(signature, data)
-
-
-def _ecdsa_der(signature: bytes, curve_bits: int) -> bytes:
-    # RFC 7518 §3.4: JWS carries R || S, each exactly the curve's octet length.
-    # r = 0 or s = 0 encodes fine here and is then refused by the verifier.
-    size = (curve_bits + 7) // 8
-    if len(signature) != 2 * size:
-        raise InvalidSignature
-    r = int.from_bytes(signature[:size], "big")
-    s = int.from_bytes(signature[size:], "big")
-    return encode_dss_signature(r, s)
 
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from jwt import PyJWK
+from jwt.exceptions import PyJWTError
 
 PublicKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -77,6 +79,9 @@ class VerificationKey:
     key: PublicKey = field(compare=False)
     # DER SubjectPublicKeyInfo: one canonical encoding of the key material.
     material: bytes = field(default=b"", repr=False)
+    # One PyJWK per algorithm this key allows: PyJWT verifies a token only with
+    # the algorithm its PyJWK was built for, so the key, not the token, names it.
+    verifiers: Mapping[str, PyJWK] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.material:
@@ -103,14 +108,45 @@ def parse_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
     alg = _optional_str(jwk, "alg")
     kty = jwk.get("kty")
     if kty == "RSA":
-        return VerificationKey(kid, "RSA", None, alg, _rsa(jwk))
-    if kty == "EC":
+        key = VerificationKey(kid, "RSA", None, alg, _rsa(jwk))
+    elif kty == "EC":
         crv = _str(jwk, "crv")
-        return VerificationKey(kid, "EC", crv, alg, _ec(jwk, crv))
-    if kty == "OKP":
+        key = VerificationKey(kid, "EC", crv, alg, _ec(jwk, crv))
+    elif kty == "OKP":
         crv = _str(jwk, "crv")
-        return VerificationKey(kid, "OKP", crv, alg, _okp(jwk, crv))
-    raise UnusableKey(f"unsupported kty {kty!r}")
+        key = VerificationKey(kid, "OKP", crv, alg, _okp(jwk, crv))
+    else:
+        raise UnusableKey(f"unsupported kty {kty!r}")
+    object.__setattr__(key, "verifiers", _verifiers(key, jwk))
+    return key
+
+
+# The public members of each key type (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2): a
+# PyJWK is built from these only, so private members a JWKS should never carry
+# ("d", "p", ...) cannot turn a verification key into a signing one.
+_PUBLIC_MEMBERS: Final[Mapping[str, tuple[str, ...]]] = {
+    "RSA": ("kty", "n", "e"),
+    "EC": ("kty", "crv", "x", "y"),
+    "OKP": ("kty", "crv", "x"),
+}
+# RFC 9864 "Ed25519" is EdDSA restricted to one curve; PyJWT knows it as EdDSA.
+_PYJWT_NAMES: Final[Mapping[str, str]] = {"Ed25519": "EdDSA"}
+
+
+def _verifiers(key: VerificationKey, jwk: Mapping[str, Any]) -> dict[str, PyJWK]:
+    public = {name: jwk[name] for name in _PUBLIC_MEMBERS[key.kty]}
+    verifiers = {}
+    for alg in ALGORITHMS:
+        if not key.allows(alg):
+            continue
+        try:
+            verifier = PyJWK(public, _PYJWT_NAMES.get(alg, alg))
+        except PyJWTError as exc:  # InvalidKeyError or PyJWKError
+            raise UnusableKey(f"PyJWT cannot use this key for {alg}: {exc}") from exc
+        # PyJWT compares the header's alg with this name before verifying.
+        verifier.algorithm_name = alg
+        verifiers[alg] = verifier
+    return verifiers
 
 
 def _check_purpose(jwk: Mapping[str, Any]) -> None:
