@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test check lint typecheck bench fuzz system-deps clean
+.PHONY: venv demo test check lint typecheck bench fuzz system-deps docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ typecheck: venv
 
 test: venv system-deps check
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# docs/configuration.md is generated from the config model's field descriptions;
+# tests/test_docs.py fails when the committed page differs.
+docs: venv
+	$(BIN)/python -m proxy.config.reference docs/configuration.md
 
 bench: venv system-deps
 	$(BIN)/python bench/run.py

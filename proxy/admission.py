@@ -33,6 +33,14 @@ _CHALLENGE = bearer_challenge(REALM).encode()
 
 
 class Admission:
+    """Authenticate, then decide: the only way to obtain the ``Allowed`` token.
+
+    ``admit`` tries a bearer token, then service-token headers, evaluates the
+    route's compiled policy, counts and audits the decision, and returns
+    ``Allowed`` or raises 401 (with a Bearer challenge, RFC 6750 §3) or 403. The
+    forwarder requires ``Allowed``, so no code path forwards without a decision.
+    """
+
     def __init__(
         self,
         bearer: BearerAuthenticator | None,

@@ -49,6 +49,16 @@ def _refuse_host_lines(lines: int, http_version: str | None) -> None:
 
 
 class ProxyApp:
+    """The ASGI application every worker serves: one request's path through the pipeline.
+
+    ``http`` reads the current ``Snapshot`` once, parses the target, answers the
+    ``/.edgeward/`` endpoints, matches a route, admits (authenticate + decide), then
+    reads, signs and forwards the body and relays the response, streamed. Any stage
+    may raise ``ProxyError``; ``_fail`` renders it. ``websocket`` runs the same
+    admission before relaying frames. ``services`` holds what outlives a reload (the
+    upstream pool, control-plane HTTP client, log); ``snapshot`` is replaced whole.
+    """
+
     def __init__(
         self,
         services: Services,

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.config.schema import Limits
+from proxy.config.settings import Limits
 from proxy.errors import ProxyError
 from proxy.headers import ClientHeaders
 from proxy.metrics import count_limit

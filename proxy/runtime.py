@@ -42,6 +42,14 @@ class RouteTarget:
 
 
 class RouteTable:
+    """The routes of one config, each precomputed into a ``RouteTarget``.
+
+    A target carries what forwarding needs without touching the config again:
+    the parsed upstream origin, timeouts, effective body limit, compiled policy and
+    assertion audience. ``match`` is first-match-wins over host, whole-segment path
+    prefix and method (``proxy.routing``), or a 404 ``no_route``.
+    """
+
     def __init__(self, config: Config) -> None:
         self.router = Router(config.routes)
         self.targets = tuple(

@@ -63,6 +63,14 @@ class IdentityFields:
 
 
 class Signer:
+    """The headers that make a forwarded request verifiable by the backend.
+
+    Combines the ``AssertionMinter`` (the identity JWT, reused per identity and
+    audience) and the ``RequestSigner`` (the RFC 9421 signature over method,
+    authority, path, query, request id, digest and identity headers) into the
+    ``Edgeward-*``, ``Signature-Input`` and ``Signature`` fields of one request.
+    """
+
     def __init__(self, minter: AssertionMinter, request_signer: RequestSigner) -> None:
         self.minter = minter
         self.request_signer = request_signer

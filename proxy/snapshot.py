@@ -30,6 +30,13 @@ log = logging.getLogger("edgeward")
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """One validated config, compiled for the hot path; immutable, swapped whole on reload.
+
+    Holds the route table (with compiled policies), the admission stage (bearer and
+    service-token authenticators), trusted proxies, body limits and the signer with
+    its keys. Values a request reads on every call are hoisted here once per config.
+    """
+
     config: Config  # as applied: restart-only keys hold the values the process started with
     table: RouteTable
     admission: Admission

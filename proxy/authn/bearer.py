@@ -84,7 +84,14 @@ class _Issuer:
 
 
 class BearerAuthenticator:
-    """Verifies JWT bearer tokens from the configured issuers."""
+    """Verifies JWT bearer tokens from the configured issuers.
+
+    The token's unverified ``iss`` picks the issuer; its ``alg`` must be one the issuer
+    allows and agree with the key from the issuer's ``JwksCache``; then signature,
+    type and claims (``iss``, ``aud``, ``exp``, ``nbf``, ``iat`` with leeway) are
+    checked. Verified tokens are cached (``TokenCache``) until they expire, at most
+    one JWKS TTL, and dropped when their key leaves the issuer's key set.
+    """
 
     def __init__(
         self,

@@ -11,24 +11,13 @@ import ipaddress
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from proxy.config.settings import Limits, Log, Model, Session, Shutdown, Upstream
 from proxy.config.units import ByteSize, Duration
 
 AuthName = Literal["session", "bearer", "service_token"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _address(value: str) -> str:
@@ -59,14 +48,29 @@ Origin = Annotated[str, AfterValidator(_origin)]
 
 
 class Timeouts(Model):
-    connect: Duration = 5.0
-    read: Duration = 30.0
+    connect: Duration = Field(
+        default=5.0, description="Longest wait to connect to the upstream (TLS included); then 504."
+    )
+    read: Duration = Field(
+        default=30.0, description="Longest wait for the next bytes from the upstream; then 504."
+    )
 
 
 class Match(Model):
-    host: str | None = None  # exact host, or "*.example.com" for one label
-    path: str = "/"  # prefix on the normalised path
-    methods: tuple[str, ...] | None = None
+    host: str | None = Field(
+        default=None,
+        description="Exact host, or `*.example.com` for exactly one label; "
+        "the default port is ignored. Absent: any host.",
+    )
+    path: str = Field(
+        default="/",
+        description="Whole-segment prefix on the normalised path: "
+        "`/api/` covers `/api` and `/api/x`, not `/apix`.",
+    )
+    methods: tuple[str, ...] | None = Field(
+        default=None,
+        description="Methods this route takes (case-insensitive). Absent: all methods.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -89,17 +93,42 @@ class Match(Model):
 class Rule(Model):
     """One access rule; every criterion given must hold (they are ANDed)."""
 
-    authenticated: bool | None = None
-    emails: tuple[str, ...] | None = None
-    email_domains: tuple[str, ...] | None = None
-    groups: tuple[str, ...] | None = None
-    claims: dict[str, str | int | bool | list[str | int | bool]] | None = None
-    methods: tuple[str, ...] | None = None
-    ip_ranges: tuple[Annotated[Any, AfterValidator(_network)], ...] | None = None
-    auth: tuple[AuthName, ...] | None = None
-    any: tuple[Rule, ...] | None = None
-    all: tuple[Rule, ...] | None = None
-    not_: Rule | None = Field(default=None, alias="not")
+    authenticated: bool | None = Field(
+        default=None, description="`true`: any authenticated caller."
+    )
+    emails: tuple[str, ...] | None = Field(
+        default=None, description="The caller's verified email is one of these."
+    )
+    email_domains: tuple[str, ...] | None = Field(
+        default=None,
+        description="The verified email's domain is exactly one of these; "
+        "an email with more than one `@` matches nothing.",
+    )
+    groups: tuple[str, ...] | None = Field(
+        default=None, description="The caller is in at least one of these groups."
+    )
+    claims: dict[str, str | int | bool | list[str | int | bool]] | None = Field(
+        default=None,
+        description="Each listed claim equals the value, or intersects the list "
+        "(a claim on `email` sees verified addresses only).",
+    )
+    methods: tuple[str, ...] | None = Field(
+        default=None, description="The request method is one of these."
+    )
+    ip_ranges: tuple[Annotated[Any, AfterValidator(_network)], ...] | None = Field(
+        default=None, description="The client address is in one of these CIDR ranges."
+    )
+    auth: tuple[AuthName, ...] | None = Field(
+        default=None,
+        description="How the caller authenticated: `session`, `bearer`, `service_token`.",
+    )
+    any: tuple[Rule, ...] | None = Field(
+        default=None, description="At least one of these rules holds."
+    )
+    all: tuple[Rule, ...] | None = Field(
+        default=None, description="Every one of these rules holds."
+    )
+    not_: Rule | None = Field(default=None, alias="not", description="This rule does not hold.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
@@ -109,146 +138,189 @@ class Rule(Model):
 
 
 class Cache(Model):
-    ttl: Duration
-    scope: Literal["public", "user"] = "public"
-    vary: tuple[str, ...] = ()
+    ttl: Duration = Field(description="How long a response is kept (not implemented yet).")
+    scope: Literal["public", "user"] = Field(
+        default="public", description="Shared between callers, or per user (not implemented yet)."
+    )
+    vary: tuple[str, ...] = Field(
+        default=(), description="Request headers in the cache key (not implemented yet)."
+    )
 
 
 class RateLimit(Model):
-    requests: Annotated[int, Field(gt=0)]
-    per: Duration
-    by: Literal["user", "ip"] = "user"
+    requests: Annotated[int, Field(gt=0)] = Field(
+        description="Requests allowed per window (not implemented yet)."
+    )
+    per: Duration = Field(description="The window (not implemented yet).")
+    by: Literal["user", "ip"] = Field(
+        default="user", description="Counted per user or per client address (not implemented yet)."
+    )
 
 
 class Route(Model):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    match: Match = Match()
-    to: Origin
-    public: bool = False
-    allow: Rule | None = None
-    deny: Rule | None = None
-    timeouts: Timeouts = Timeouts()
-    max_body: ByteSize | None = None  # None: limits.max_body
-    cache: Cache | None = None
-    rate_limit: RateLimit | None = None
-    identity_headers: bool = False
-    preserve_host: bool = True
-    audience: str | None = None
-    idp: str | None = None
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
+        description="The route's name in logs, metrics and audit lines (`[A-Za-z0-9_.-]+`)."
+    )
+    match: Match = Field(
+        default=Match(), description="Which requests this route takes; first match wins."
+    )
+    to: Origin = Field(description="Upstream origin, `http://` or `https://`, no path.")
+    public: bool = Field(
+        default=False,
+        description="`true` skips authentication: no assertion, the request is still signed.",
+    )
+    allow: Rule | None = Field(
+        default=None, description="Who may pass; required unless `public: true`."
+    )
+    deny: Rule | None = Field(
+        default=None, description="Who may not; evaluated first and wins over `allow`."
+    )
+    timeouts: Timeouts = Field(default=Timeouts(), description="Upstream timeouts of this route.")
+    max_body: ByteSize | None = Field(
+        default=None, description="Largest request body; 413 above it. Absent: `limits.max_body`."
+    )
+    cache: Cache | None = Field(
+        default=None, description="Response cache (accepted, ignored with a warning)."
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Rate limit (accepted, ignored with a warning)."
+    )
+    identity_headers: bool = Field(
+        default=False,
+        description="Also send `Edgeward-User`, `-Email`, `-Groups`, `-Auth`, `-Issuer`, "
+        "covered by the signature.",
+    )
+    preserve_host: bool = Field(
+        default=True, description="Forward the client's Host; `false`: the upstream's authority."
+    )
+    audience: str | None = Field(
+        default=None, description="The assertion's `aud`. Absent: the `to` origin."
+    )
+    idp: str | None = Field(
+        default=None,
+        description="Which `oidc` provider browsers log in with (not implemented yet).",
+    )
 
 
 class OidcProvider(Model):
-    name: Annotated[str, Field(min_length=1)]
-    issuer: Origin | str
-    client_id: str
-    client_secret: str | None = None
-    scopes: tuple[str, ...] = ("openid", "email", "profile")
-    groups_claim: str = "groups"
+    name: Annotated[str, Field(min_length=1)] = Field(description="The provider's name.")
+    issuer: Origin | str = Field(description="The provider's issuer URL (OIDC discovery).")
+    client_id: str = Field(description="The proxy's OAuth client id.")
+    client_secret: str | None = Field(
+        default=None, description="The client secret (`client_secret_file` reads it from a file)."
+    )
+    scopes: tuple[str, ...] = Field(
+        default=("openid", "email", "profile"), description="Scopes asked for at login."
+    )
+    groups_claim: str = Field(
+        default="groups", description="The claim that lists the user's groups."
+    )
     # Trust the provider's emails without email_verified: true (default: an
     # unverified address never matches emails / email_domains rules).
-    allow_unverified_email: bool = False
+    allow_unverified_email: bool = Field(
+        default=False,
+        description="`true`: `emails` rules also match emails without `email_verified`.",
+    )
 
 
 class Bearer(Model):
-    issuer: str
-    audiences: tuple[str, ...]
-    jwks_uri: str | None = None
-    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA", "PS256")
-    leeway: Duration = 30.0
-    groups_claim: str = "groups"
+    issuer: str = Field(description="Exact match with the token's `iss`.")
+    audiences: tuple[str, ...] = Field(description="The token's `aud` must contain one of these.")
+    jwks_uri: str | None = Field(
+        default=None,
+        description="Where the issuer's keys are. Absent: OIDC discovery from `issuer`.",
+    )
+    algorithms: tuple[str, ...] = Field(
+        default=("RS256", "ES256", "EdDSA", "PS256"),
+        description="Accepted JWS algorithms; the key's type must agree too.",
+    )
+    leeway: Duration = Field(
+        default=30.0, description="Clock skew allowed for `exp`, `nbf` and `iat`."
+    )
+    groups_claim: str = Field(
+        default="groups", description="The claim that lists the caller's groups."
+    )
     # Trust this issuer's emails without email_verified: true, for IdPs whose
     # access tokens never carry the claim (default: never trusted).
-    allow_unverified_email: bool = False
+    allow_unverified_email: bool = Field(
+        default=False,
+        description="`true`: `emails` and `email_domains` rules also match unverified emails.",
+    )
 
 
 class ServiceToken(Model):
-    id: Annotated[str, Field(min_length=1)]
-    secret_sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
-    groups: tuple[str, ...] = ()
+    id: Annotated[str, Field(min_length=1)] = Field(
+        description="Sent by the client as `Edgeward-Client-Id`; the subject is `service:<id>`."
+    )
+    secret_sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] = Field(
+        description="SHA-256 (64 hex digits) of the secret sent as `Edgeward-Client-Secret`."
+    )
+    groups: tuple[str, ...] = Field(default=(), description="Groups the token's caller is in.")
 
 
 class Signing(Model):
-    key_files: tuple[str, ...] = ()
-    algorithm: Literal["EdDSA", "ES256"] = "EdDSA"
-    request_signature: Literal["ed25519", "hmac-sha256"] = "ed25519"
-    hmac_key: str | None = None
-    digest_max_body: ByteSize = 1024 * 1024
-
-
-class Session(Model):
-    ttl: Duration = 8 * 3600.0
-    idle_ttl: Duration = 3600.0
-
-
-class MinBodyRate(Model):
-    """The slowest request body accepted, as Kestrel's MinRequestBodyDataRate.
-
-    An idle timeout alone lets a client hold a connection with one byte per
-    ``body_timeout``; the rate bounds the whole body's duration by its size.
-    """
-
-    bytes_per_second: ByteSize = 240  # 0 turns the check off
-    grace: Duration = 5.0  # seconds of waiting for the body before the rate applies
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, v: Any) -> Any:
-        if not isinstance(v, dict | MinBodyRate):
-            raise ValueError("expected {bytes_per_second: 240, grace: 5s}, or null for no minimum")
-        return v
-
-    @field_validator("grace")
-    @classmethod
-    def _grace(cls, v: float, info: ValidationInfo) -> float:
-        # With no grace the very first wait would already be below any rate.
-        if v <= 0 and info.data.get("bytes_per_second"):
-            raise ValueError("must be longer than 0s while bytes_per_second is above 0")
-        return v
-
-
-class Limits(Model):
-    max_body: ByteSize = 10 * 1024 * 1024
-    max_header_bytes: ByteSize = 32 * 1024
-    header_timeout: Duration = 10.0  # whole request head must arrive within this
-    body_timeout: Duration = 30.0  # longest wait for the next request-body bytes
-    min_body_rate: MinBodyRate | None = MinBodyRate()  # null turns the check off
-    # Idle client connections close after this. Longer than common load-balancer
-    # idle timeouts (60 s), so the balancer closes first and never races a request
-    # into a closing connection (it would answer 502).
-    keep_alive: Duration = 65.0
-
-
-class Upstream(Model):
-    max_connections: Annotated[int, Field(gt=0)] = 512  # per origin
-    max_idle: Annotated[int, Field(ge=0)] = 64  # per origin
-    idle_timeout: Duration = 60.0
-    ca_file: str | None = None  # extra CA bundle for https upstreams
-    verify_tls: bool = True
-
-
-class Shutdown(Model):
-    drain_delay: Duration = 5.0  # /readyz says 503 this long before listeners close
-    grace: Duration = 30.0  # in-flight requests get this long to finish
-
-
-class Log(Model):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    access: bool = True
+    key_files: tuple[str, ...] = Field(
+        default=(),
+        description="Private JWK files: the first signs, all are published at `jwks.json`. "
+        "Empty: one ephemeral key for the run.",
+    )
+    algorithm: Literal["EdDSA", "ES256"] = Field(
+        default="EdDSA", description="Algorithm of the assertion JWT."
+    )
+    request_signature: Literal["ed25519", "hmac-sha256"] = Field(
+        default="ed25519", description="Algorithm of the RFC 9421 request signature."
+    )
+    hmac_key: str | None = Field(
+        default=None,
+        description="Shared key for `hmac-sha256`, known to the backend too "
+        "(`hmac_key_file` reads it from a file).",
+    )
+    digest_max_body: ByteSize = Field(
+        default=1024 * 1024,
+        description="Bodies up to this size get `Content-Digest` and are signed; "
+        "larger ones are streamed with the `edgeward-body-unsigned` tag.",
+    )
 
 
 class Config(Model):
-    listen: Address = "127.0.0.1:8080"
-    admin_listen: Address = "127.0.0.1:9090"
-    public_url: Origin = "http://127.0.0.1:8080"
-    store: str = "memory"
-    trusted_proxies: tuple[Annotated[Any, AfterValidator(_network)], ...] = ()
-    oidc: tuple[OidcProvider, ...] = ()
-    bearer: tuple[Bearer, ...] = ()
-    service_tokens: tuple[ServiceToken, ...] = ()
-    signing: Signing = Signing()
-    session: Session = Session()
-    limits: Limits = Limits()
-    upstream: Upstream = Upstream()
-    shutdown: Shutdown = Shutdown()
-    log: Log = Log()
-    routes: tuple[Route, ...] = ()
+    listen: Address = Field(
+        default="127.0.0.1:8080", description="The proxy listener, `host:port`."
+    )
+    admin_listen: Address = Field(
+        default="127.0.0.1:9090",
+        description="The admin listener: `/livez`, `/healthz`, `/readyz`, `/metrics`; "
+        "never proxied.",
+    )
+    public_url: Origin = Field(
+        default="http://127.0.0.1:8080",
+        description="The proxy's public origin: the assertion's `iss`, the service tokens' issuer.",
+    )
+    store: str = Field(
+        default="memory",
+        description="`memory`, or `redis://`, `rediss://`, `redis+sentinel://`, `redis+cluster://` "
+        "(shared state across workers; Redis not implemented yet).",
+    )
+    trusted_proxies: tuple[Annotated[Any, AfterValidator(_network)], ...] = Field(
+        default=(),
+        description="CIDRs whose `X-Forwarded-For/-Proto/-Host` and forward-auth headers "
+        "are believed.",
+    )
+    oidc: tuple[OidcProvider, ...] = Field(
+        default=(),
+        description="OIDC providers for browser login (accepted, ignored with a warning).",
+    )
+    bearer: tuple[Bearer, ...] = Field(default=(), description="Issuers of accepted bearer JWTs.")
+    service_tokens: tuple[ServiceToken, ...] = Field(
+        default=(), description="Static machine credentials."
+    )
+    signing: Signing = Field(default=Signing(), description="How forwarded requests are signed.")
+    session: Session = Field(
+        default=Session(), description="Browser sessions (not implemented yet)."
+    )
+    limits: Limits = Field(default=Limits(), description="Bounds on clients.")
+    upstream: Upstream = Field(default=Upstream(), description="The upstream connection pools.")
+    shutdown: Shutdown = Field(default=Shutdown(), description="Draining on SIGTERM.")
+    log: Log = Field(default=Log(), description="Logging.")
+    routes: tuple[Route, ...] = Field(
+        default=(), description="The route table; first match wins, none: 404."
+    )

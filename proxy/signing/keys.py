@@ -81,7 +81,12 @@ class SigningKey:
 
 
 class KeySet:
-    """The configured keys; ``signing`` is the first, all are published."""
+    """The configured keys; ``signing`` is the first, all are published.
+
+    ``signing.key_files`` in order: the first signs assertions (and Ed25519 request
+    signatures), every one is listed in ``jwks.json`` so a key can be published
+    before it signs and kept after it stopped (see docs/key-rotation.md).
+    """
 
     def __init__(self, keys: Sequence[SigningKey]) -> None:
         if not keys:

@@ -40,7 +40,13 @@ def _tokens(value: bytes) -> set[bytes]:
 
 
 class Connection(IdleBoundedWait, asyncio.Protocol):
-    """Socket + parser + buffers of one upstream connection. Not shared between tasks."""
+    """Socket + parser + buffers of one upstream connection. Not shared between tasks.
+
+    Each exchange starts with a fresh response parser (``begin``); bytes past the
+    framed end of a response, or a response that announces a body it may not have,
+    mark the connection unusable so nothing reaches the next request. Reads are
+    bounded by the route's read timeout and paused under back-pressure.
+    """
 
     headers: list[tuple[bytes, bytes]]
     failure: UpstreamError | None

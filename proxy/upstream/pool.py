@@ -22,7 +22,13 @@ from proxy.upstream.response import UpstreamResponse
 
 
 class UpstreamPool:
-    """Connections per origin, limits per origin. Use from one event loop."""
+    """Connections per origin, limits per origin. Use from one event loop.
+
+    One ``OriginPool`` per upstream origin leases ``Connection``s: at most
+    ``max_connections`` at once (callers wait for a slot, bounded by a timeout),
+    up to ``max_idle`` kept alive for ``idle_timeout``. A connection goes back to
+    the pool only after a cleanly framed exchange; anything else closes it.
+    """
 
     def __init__(
         self,

@@ -33,7 +33,14 @@ _HMAC = "hmac-sha256"
 
 
 class Verifier:
-    """Checks Edgeward signatures and assertions for one backend."""
+    """Checks Edgeward signatures and assertions for one backend.
+
+    ``issuer`` is the proxy's ``public_url``, ``audience`` the route's audience. Keys
+    come from the proxy's JWKS (``jwks_url``), a file (``key_file``), or, for the
+    request signature only, a shared ``hmac_key``. Replays are refused with a
+    ``NonceStore`` (memory by default; share one across replicas). Use it through
+    ``VerifyMiddleware`` or the FastAPI dependency rather than calling ``verify``.
+    """
 
     def __init__(
         self,
