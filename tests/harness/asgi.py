@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -10,6 +11,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+
+
+class _Server(uvicorn.Server):
+    """uvicorn polls ``should_exit`` every 0.1 s; a test server stops as soon as it is told."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_now = threading.Event()
+
+    async def main_loop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop_now.wait)
 
 
 @contextlib.contextmanager
@@ -26,7 +38,7 @@ def serve_asgi(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **kwargs
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -38,5 +50,6 @@ def serve_asgi(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        server.stop_now.set()
         thread.join(10)
         sock.close()

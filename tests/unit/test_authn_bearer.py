@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -76,12 +76,6 @@ def keys() -> dict[str, SigningKey]:
 def server(keys: dict[str, SigningKey]) -> Iterator[KeyServer]:
     with KeyServer(list(keys.values())) as ks:
         yield ks
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2) as client:
-        yield client
 
 
 @pytest.fixture

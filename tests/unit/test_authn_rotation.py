@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,12 +27,6 @@ class Clock:
 def server() -> Iterator[KeyServer]:
     with KeyServer([new_key("ES256", "old")]) as ks:
         yield ks
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2) as client:
-        yield client
 
 
 def authenticator(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,12 +27,6 @@ class Clock:
 def server() -> Iterator[KeyServer]:
     with KeyServer([new_key("RS256", "rsa-1"), new_key("ES256", "ec-1")]) as ks:
         yield ks
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2) as client:
-        yield client
 
 
 def cache(http: httpx.AsyncClient, server: KeyServer, clock: Clock, **kw: object) -> JwksCache:

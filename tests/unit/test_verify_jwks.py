@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -53,12 +53,6 @@ def jwks_server() -> Iterator[tuple[JwksApp, str]]:
     app = JwksApp()
     with serve_asgi(app) as url:
         yield app, f"{url}/jwks.json"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        yield client
 
 
 def request_from(
