@@ -1,4 +1,5 @@
-# Edgeward: `make demo` runs the product, `make test` runs every test.
+# Edgeward: `make demo` runs the product, `make test` runs every test,
+# `make test-unit` the in-process ones in well under a minute (tests/README.md).
 # Both create or refresh .venv from pyproject.toml; nothing else is needed
 # but python3 (system packages the tests use are installed or named).
 
@@ -7,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test check lint typecheck bench fuzz system-deps clean
+.PHONY: venv demo test test-unit test-e2e check lint typecheck bench fuzz system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,12 @@ typecheck: venv
 
 test: venv system-deps check
 	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+test-e2e: venv system-deps
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 bench: venv system-deps
 	$(BIN)/python bench/run.py

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.harness import Proxy, free_port, public_route, run_backend, run_proxy
+from tests.harness import Proxy, eventually, free_port, public_route, run_backend, run_proxy
 from tests.oidc_server import KeyServer, new_key
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -51,13 +51,8 @@ def messages(proxy: Proxy, text: str) -> list[dict[str, Any]]:
 
 def wait_for(proxy: Proxy, text: str, count: int = 1) -> dict[str, Any]:
     """The ``count``-th log line whose message contains ``text``."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        found = messages(proxy, text)
-        if len(found) >= count:
-            return found[count - 1]
-        time.sleep(0.05)
-    raise AssertionError(f"no {count}. log line with {text!r}")
+    found = eventually(lambda: messages(proxy, text)[count - 1 :], WAIT, 0.05, f"{count}. {text!r}")
+    return found[0]
 
 
 def reload_errors(proxy: Proxy) -> str:

@@ -9,17 +9,15 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Served, serving
+from tests.harness import Served, eventually, serving
 
 
 def poll(check: Any, timeout: float = 10.0) -> bool:
     """Call ``check`` until it is true or ``timeout`` passes (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
+    try:
+        return bool(eventually(check, timeout, 0.02))
+    except AssertionError:
+        return False
 
 
 def get_json(url: str) -> Any:

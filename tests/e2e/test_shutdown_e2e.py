@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.harness import Proxy, public_route, run_backend, run_proxy
+from tests.harness import Proxy, eventually, public_route, run_backend, run_proxy
 
 TIMEOUT = httpx.Timeout(15.0)
 SHUTDOWN = {"drain_delay": "1s", "grace": "10s"}
@@ -21,12 +20,10 @@ EVENTS = 15
 
 def poll(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Call ``check`` until it is true or ``timeout`` passes (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
+    try:
+        return bool(eventually(check, timeout, 0.02))
+    except AssertionError:
+        return False
 
 
 def status(url: str) -> int:

@@ -25,7 +25,7 @@ def eventually(
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(f"not true within {timeout}s: {what or predicate!r}")
+            raise AssertionError(f"not true within {timeout}s: {what or repr(predicate)}")
         time.sleep(interval)
 
 
