@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 # A child that logs one of these lost the race for a port picked by free_port(): the
 # harness starts it again on fresh ports instead of failing the test.
-BIND_FAILURES = ("Address already in use", "cannot listen on")
+BIND_FAILURES = ("address already in use", "cannot listen on")
 START_ATTEMPTS = 3
 
 _handed_out: set[int] = set()
@@ -38,6 +38,12 @@ def free_port() -> int:
             if port not in _handed_out:
                 _handed_out.add(port)
                 return port
+
+
+def lost_port_race(output: str) -> bool:
+    """Whether a child's output says it could not bind its port (uvicorn or Edgeward)."""
+    text = output.lower()
+    return any(marker in text for marker in BIND_FAILURES)
 
 
 class PortTaken(RuntimeError):

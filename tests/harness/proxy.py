@@ -19,7 +19,7 @@ import orjson
 import yaml
 
 from tests.harness.poll import eventually, wait_for_port
-from tests.harness.ports import BIND_FAILURES, PortTaken, free_port, retrying
+from tests.harness.ports import PortTaken, free_port, lost_port_race, retrying
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,7 +188,7 @@ def _proxy_once(
             _wait_live(f"http://127.0.0.1:{admin_port}/livez", proc)
         except RuntimeError:
             text = log_path.read_text(errors="replace")
-            if not fixed and "listen" not in config and any(m in text for m in BIND_FAILURES):
+            if not fixed and "listen" not in config and lost_port_race(text):
                 raise PortTaken(text) from None
             raise
         yield Proxy(
@@ -239,7 +239,7 @@ def _backend_once(args: Sequence[str], port: int | None) -> Iterator[str]:
         except RuntimeError:
             drain.join(5)
             text = b"".join(errors).decode(errors="replace")
-            if not fixed and any(m in text for m in BIND_FAILURES):
+            if not fixed and lost_port_race(text):
                 raise PortTaken(text) from None
             raise
         yield f"http://127.0.0.1:{port}"

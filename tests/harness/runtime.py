@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.harness.poll import eventually
-from tests.harness.ports import BIND_FAILURES, PortTaken, free_port, retrying
+from tests.harness.ports import PortTaken, free_port, lost_port_race, retrying
 from tests.harness.proxy import ROOT, stop_process
 
 
@@ -91,7 +91,7 @@ def _serving_once(workers: int, overrides: dict[str, Any]) -> Iterator[Served]:
         try:
             wait_ready(served)
         except RuntimeError as exc:
-            if "listen" not in overrides and any(m in str(exc) for m in BIND_FAILURES):
+            if "listen" not in overrides and lost_port_race(str(exc)):
                 raise PortTaken(str(exc)) from None
             raise
         yield served

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.harness import eventually, free_port, serve_asgi
+from tests.harness.ports import PortTaken, lost_port_race, retrying
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
@@ -37,3 +40,21 @@ def test_in_process_servers_bind_port_0_and_report_the_port() -> None:
     with serve_asgi(hello, interface="asgi3") as one, serve_asgi(hello, interface="asgi3") as two:
         assert one != two
         assert httpx.get(one, timeout=5).text == httpx.get(two, timeout=5).text == "hi"
+
+
+def test_a_child_that_lost_its_port_is_started_again() -> None:
+    attempts: list[int] = []
+
+    @contextlib.contextmanager
+    def start() -> Iterator[int]:
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise PortTaken("cannot listen on 127.0.0.1:1 (listen): Address already in use")
+        yield len(attempts)
+
+    with contextlib.contextmanager(retrying)(start) as value:
+        assert value == 2
+    assert attempts == [0, 1]
+    assert lost_port_race(
+        "ERROR: [Errno 98] error while attempting to bind: address already in use"
+    )
