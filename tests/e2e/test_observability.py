@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.harness import Proxy, public_route, run_backend, run_proxy
+from tests.harness import Proxy, public_route, run_proxy
 
 TIMEOUT = httpx.Timeout(10.0)
 ACCESS_FIELDS = {
@@ -75,12 +75,6 @@ def one_access_line(proxy: Proxy, request_id: str, timeout: float = 5.0) -> dict
     assert line["client"] == "127.0.0.1"
     assert isinstance(line["duration_ms"], float | int) and line["duration_ms"] >= 0
     return line
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[str]:
-    with run_backend() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import Proxy, public_route, run_backend, run_proxy
+from tests.harness import Proxy, public_route, run_proxy
 
 TIMEOUT = httpx.Timeout(10.0)
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[str]:
-    with run_backend() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

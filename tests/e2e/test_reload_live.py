@@ -11,25 +11,18 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
-from tests.harness import Proxy, eventually, free_port, public_route, run_backend, run_proxy
+from tests.harness import Proxy, eventually, free_port, public_route, run_proxy
 from tests.oidc_server import KeyServer, new_key
 
 TIMEOUT = httpx.Timeout(10.0)
 WAIT = 15.0  # upper bound on a reload: poll (1 s) + settle (1 s, twice on a change) + load
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[str]:
-    with run_backend() as url:
-        yield url
 
 
 def current(proxy: Proxy) -> dict[str, Any]:

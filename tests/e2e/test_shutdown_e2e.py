@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Proxy, eventually, public_route, run_backend, run_proxy
+from tests.harness import Proxy, eventually, public_route, run_proxy
 
 TIMEOUT = httpx.Timeout(15.0)
 SHUTDOWN = {"drain_delay": "1s", "grace": "10s"}
@@ -50,12 +50,6 @@ class Background:
         assert self.error is None, self.error
         assert self.response is not None
         return self.response
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[str]:
-    with run_backend() as url:
-        yield url
 
 
 @pytest.fixture
