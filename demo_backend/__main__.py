@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _wrap_with_verifier(app: FastAPI, args: argparse.Namespace) -> FastAPI:
+def wrap_with_verifier(app: FastAPI, args: argparse.Namespace) -> FastAPI:
     """Install ``proxy.verify`` when a key source was given; warn when none was."""
     if not (args.jwks_url or args.hmac_key_file):
         log.warning(UNVERIFIED_WARNING)
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        app = _wrap_with_verifier(create_app(), args)
+        app = wrap_with_verifier(create_app(), args)
     except (VerifierUnavailable, OSError, ValueError) as exc:
         log.error("cannot start verified: %s", exc)
         return 2

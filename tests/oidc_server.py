@@ -29,7 +29,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from tests.support import free_port, run_process, serve_asgi
+from tests.harness import free_port, run_process, serve_asgi
 
 DEFAULT_USERS: tuple[Mapping[str, Any], ...] = (
     {

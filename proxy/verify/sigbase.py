@@ -57,7 +57,7 @@ def parse_signature(fields: Mapping[str, str]) -> ParsedSignature:
     signature = fields.get(wire.SIGNATURE_HEADER)
     if sig_input is None or signature is None:
         raise VerificationError("missing_signature")
-    components, params, params_value, sig_bytes = _fast_parse(sig_input, signature) or _parse(
+    components, params, params_value, sig_bytes = parse_fast(sig_input, signature) or parse_general(
         sig_input, signature
     )
     _check_params(params)
@@ -90,7 +90,11 @@ _FAST_PARAM = re.compile(r';([a-z][a-z0-9_-]*)=(?:([-0-9]+)|"([^"]*)")')
 _FAST_SIGNATURE = re.compile(re.escape(wire.SIGNATURE_LABEL) + r"=:([A-Za-z0-9+/]+={0,2}):")
 
 
-def _fast_parse(sig_input: str, signature: str) -> _Parsed | None:
+def parse_fast(sig_input: str, signature: str) -> _Parsed | None:
+    """The canonical form Edgeward signs, by regex; None sends the input to parse_general.
+
+    Public so tests can check it agrees with the RFC 8941 parser on every input it accepts.
+    """
     match, sig_match = _FAST_INPUT.fullmatch(sig_input), _FAST_SIGNATURE.fullmatch(signature)
     if match is None or sig_match is None:
         return None
@@ -107,7 +111,8 @@ def _fast_parse(sig_input: str, signature: str) -> _Parsed | None:
     return components, params, match[1], sig_bytes
 
 
-def _parse(sig_input: str, signature: str) -> _Parsed:
+def parse_general(sig_input: str, signature: str) -> _Parsed:
+    """Any RFC 8941 dictionary pair (RFC 9421 section 4.1, 4.2): the reference parse_fast meets."""
     inputs = _dictionary(sig_input)
     values = _dictionary(signature)
     if wire.SIGNATURE_LABEL not in inputs or wire.SIGNATURE_LABEL not in values:
