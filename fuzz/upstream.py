@@ -29,7 +29,7 @@ from fuzz._support import instrumented
 
 with instrumented("proxy"):
     from proxy.upstream.connection import Connection
-    from proxy.upstream.errors import UpstreamError, UpstreamRequestError
+    from proxy.upstream.transport import UpstreamError, UpstreamRequestError
 
 MAX_LEN = 4096
 READ, NEXT, IDLE = b"<|>", b"<#>", b"<.>"

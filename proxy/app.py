@@ -181,7 +181,7 @@ class ProxyApp:
         )
         headers = self.outgoing_headers(req, snap, target, body)
         response = await send_upstream(
-            self.services.pool, req, target.origin, headers, body, target.timeouts
+            self.services.transport, req, target.origin, headers, body, target.timeouts
         )
         await relay(req, response, receive, send)
 

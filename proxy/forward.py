@@ -23,11 +23,11 @@ from proxy.metrics import count_upstream_error, observe_upstream
 from proxy.upstream import (
     Origin,
     Timeouts,
+    Transport,
+    TransportResponse,
     UpstreamConnectError,
     UpstreamError,
-    UpstreamPool,
     UpstreamRequestError,
-    UpstreamResponse,
     UpstreamTimeout,
 )
 
@@ -46,17 +46,17 @@ def upstream_failure(route: str, exc: UpstreamError) -> ProxyError:
 
 
 async def send_upstream(
-    pool: UpstreamPool,
+    transport: Transport,
     req: Request,
     origin: Origin,
     headers: list[Header],
     body: Body,
     timeouts: Timeouts,
-) -> UpstreamResponse:
+) -> TransportResponse:
     stream, length = body.upstream()
     sent = time.perf_counter()
     try:
-        response = await pool.request(
+        response = await transport.request(
             origin,
             req.method,
             req.target,
@@ -73,7 +73,7 @@ async def send_upstream(
     return response
 
 
-async def relay(req: Request, response: UpstreamResponse, receive: Receive, send: Send) -> None:
+async def relay(req: Request, response: TransportResponse, receive: Receive, send: Send) -> None:
     """Send the upstream response to the client chunk by chunk."""
     headers = downstream_headers(response.headers, req.request_id)
     if req.cache:

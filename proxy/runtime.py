@@ -2,7 +2,7 @@
 
 ``RouteTable`` (routes and their compiled policies) is part of the reloadable
 ``proxy.snapshot.Snapshot``. ``Services`` holds the process-level parts
-(upstream pool and its TLS context, control-plane HTTP client, JSON log) that a
+(upstream transport and its TLS context, control-plane HTTP client, JSON log) that a
 reload does not touch.
 """
 
@@ -20,7 +20,7 @@ from proxy.context import Request
 from proxy.errors import ProxyError
 from proxy.policy import CompiledPolicy
 from proxy.routing import Router
-from proxy.upstream import Origin, Timeouts, UpstreamPool
+from proxy.upstream import Origin, Timeouts, Transport, UpstreamPool
 
 log = logging.getLogger("edgeward")
 
@@ -101,25 +101,30 @@ class Services:
     """
 
     config: Config
-    pool: UpstreamPool
+    # The forwarder's only way upstream: an ``UpstreamPool`` unless the builder
+    # passes another ``Transport`` (a test double, a different client).
+    transport: Transport
     http: httpx.AsyncClient  # control plane only: JWKS and IdP calls
     log: JsonLog
     tls: ssl.SSLContext
 
     @classmethod
-    def build(cls, config: Config, log: JsonLog | None = None) -> Services:
+    def build(
+        cls, config: Config, log: JsonLog | None = None, transport: Transport | None = None
+    ) -> Services:
         _not_yet_enforced(config)
         tls = ssl_context(config)
-        pool = UpstreamPool(
-            max_connections=config.upstream.max_connections,
-            max_idle=config.upstream.max_idle,
-            idle_timeout=config.upstream.idle_timeout,
-            ssl_context=tls,
-        )
+        if transport is None:
+            transport = UpstreamPool(
+                max_connections=config.upstream.max_connections,
+                max_idle=config.upstream.max_idle,
+                idle_timeout=config.upstream.idle_timeout,
+                ssl_context=tls,
+            )
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-        return cls(config=config, pool=pool, http=http, log=log or JsonLog(), tls=tls)
+        return cls(config=config, transport=transport, http=http, log=log or JsonLog(), tls=tls)
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        await self.transport.aclose()
         await self.http.aclose()
         self.log.flush()

@@ -26,7 +26,7 @@ from proxy.config.schema import Config, Route, Rule
 from proxy.policy.compile import RuleError, compile_tree
 from proxy.policy.criteria import email_domain
 from proxy.signing.keys import KeyFileError, SigningKey, load_key_file
-from proxy.upstream.origin import Origin
+from proxy.upstream.transport import Origin
 
 Check = Callable[[Draft], Iterable[Problem]]
 

@@ -17,7 +17,7 @@ from typing import cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from proxy.upstream.errors import (
+from proxy.upstream.transport import (
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,

@@ -4,6 +4,7 @@
 runs one exchange, and returns the response with its body still on the wire. The
 only retry is the one RFC 9112 §9.3.1 allows: a request without a body whose reused
 connection was closed by the server before a single response byte came back.
+``UpstreamPool`` is the production ``proxy.upstream.transport.Transport``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 
-from proxy.upstream.dial import default_ssl_context
-from proxy.upstream.errors import UpstreamConnectError, UpstreamRequestError
-from proxy.upstream.exchange import exchange
-from proxy.upstream.framing import encode_head
-from proxy.upstream.origin import DEFAULT_TIMEOUTS, Origin, Timeouts
-from proxy.upstream.origin_pool import Counters, Limits, OriginPool
+from proxy.upstream.exchange import encode_head, exchange
+from proxy.upstream.origin_pool import Counters, Limits, OriginPool, default_ssl_context
 from proxy.upstream.response import UpstreamResponse
+from proxy.upstream.transport import (
+    DEFAULT_TIMEOUTS,
+    Origin,
+    Timeouts,
+    UpstreamConnectError,
+    UpstreamRequestError,
+)
 
 
 class UpstreamPool:
