@@ -1,9 +1,13 @@
 """Fuzz target: request path normalisation and Host canonicalisation (``proxy.paths``).
 
-Input: ``<raw path>\\n<Host value>\\n<scheme>`` (later parts optional). Checks:
+Input: ``<raw path>\\n<Host value>\\n<scheme>`` (later parts optional). The raw path is
+also read as a whole request-target (``split_target``, as ``ProxyApp.parse_target``
+does), so absolute-form targets (``http://host/...``) are fuzzed too. Checks:
 
-- ``normalize_path`` and ``canonical_host`` raise nothing but ``BadTarget`` (the
-  app turns exactly that into a 400; anything else would be a 500);
+- ``split_target``, ``normalize_path`` and ``canonical_host`` raise nothing but
+  ``BadTarget`` (the app turns exactly that into a 400; anything else would be a 500);
+- an accepted target has no ``#``; its path is what ``normalize_path`` gets, its
+  authority (absolute-form only) what ``canonical_host`` gets, as in the app;
 - an accepted path is canonical: ASCII, starts with ``/``, no ``//``, no ``.`` or
   ``..`` segment, no encoded ``/ . \\ % ;`` or control byte, no encoded unreserved
   character, upper-case hex, and normalising it again changes nothing;
@@ -19,7 +23,7 @@ from collections import Counter
 from fuzz._support import instrumented
 
 with instrumented("proxy"):
-    from proxy.paths import BadTarget, canonical_host, normalize_path
+    from proxy.paths import BadTarget, canonical_host, normalize_path, split_target
 
 MAX_LEN = 512
 DICTIONARY = (
@@ -51,6 +55,9 @@ DICTIONARY = (
     b"\nhttps",
     b"\nws",
     b"Admin.Example.COM.",
+    b"http://",
+    b"HTTPS://",
+    b"user@",
 )
 
 KNOWN_BUGS: dict[str, str] = {}
@@ -73,6 +80,22 @@ def TestOneInput(data: bytes) -> None:
     scheme = _SCHEMES.get(raw_scheme.strip(), "http")
     check_path(raw_path)
     check_host(raw_host.decode("latin-1"), scheme)  # as the app decodes Host
+    check_target(raw_path, "https" if scheme in ("https", "wss") else "http")
+
+
+def check_target(raw: bytes, scheme: str) -> None:
+    try:
+        authority, path, _query = split_target(raw, scheme)
+    except BadTarget:
+        OUTCOMES["target refused"] += 1
+        return
+    OUTCOMES["absolute-form" if authority is not None else "origin-form"] += 1
+    assert b"#" not in raw, f"a fragment was accepted: {raw!r}"
+    assert b"?" not in path, (raw, path)
+    if authority is not None:
+        assert path[:1] == b"/" and b"@" not in authority, (raw, authority, path)
+        check_host(authority.decode("latin-1"), scheme)
+    check_path(path)
 
 
 def check_path(raw: bytes) -> None:

@@ -31,7 +31,14 @@ MUTATIONS = {
 }
 # Outcomes the pass must reach: accepting and refusing paths of each parser.
 REACHED = {
-    "paths": {"path accepted", "path refused", "host accepted", "host refused"},
+    "paths": {
+        "path accepted",
+        "path refused",
+        "host accepted",
+        "host refused",
+        "absolute-form",
+        "target refused",
+    },
     "headers": {"trusted", "untrusted", "malformed_token", "multiple_authorization_headers"},
     "upstream": {"reusable", "not reusable", "upstream_protocol_error", "upstream_reset"},
     "jws": {"accepted", "malformed_token", "bad_signature", "unsupported_crit", "invalid_claim"},
